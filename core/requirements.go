@@ -1,0 +1,241 @@
+package core
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// XFleetSection is the name of fleet's section in unit files.
+const XFleetSection = "X-Fleet"
+
+// Requirements are a unit's placement rules from its [X-Fleet] section.
+type Requirements struct {
+	// MachineID: run only on the machine with this full or 8-char short ID.
+	MachineID string
+	// MachineOf: run only on a machine where all these units are scheduled.
+	MachineOf []string
+	// Metadata: for every key, the machine's value must be one of these.
+	Metadata map[string][]string
+	// Conflicts: globs of units this one must never share a machine with (symmetric).
+	Conflicts []string
+	// Global: run on every machine that matches Metadata and has no conflict.
+	Global bool
+	// Replaces: globs of units this one displaces from its machine.
+	Replaces []string
+	// Unknown lists [X-Fleet] option names fleet does not know (accepted, warned about).
+	Unknown []string
+}
+
+// optionAliases maps every accepted [X-Fleet] option name, current or deprecated,
+// to its canonical name.
+var optionAliases = map[string]string{
+	"MachineID":                  "MachineID",
+	"X-ConditionMachineID":       "MachineID",
+	"X-ConditionMachineBootID":   "MachineID",
+	"MachineOf":                  "MachineOf",
+	"X-ConditionMachineOf":       "MachineOf",
+	"MachineMetadata":            "MachineMetadata",
+	"X-ConditionMachineMetadata": "MachineMetadata",
+	"Conflicts":                  "Conflicts",
+	"X-Conflicts":                "Conflicts",
+	"Global":                     "Global",
+	"Replaces":                   "Replaces",
+}
+
+// ParseRequirements reads the [X-Fleet] section of uf, for the unit named unitName
+// (used in errors), and checks it: malformed values and invalid combinations are
+// errors. Specifiers are not expanded here; see Requirements.ForUnit.
+func ParseRequirements(unitName string, uf *UnitFile) (Requirements, error) {
+	var r Requirements
+	var machineIDs, globals []string
+	for _, o := range uf.Section(XFleetSection) {
+		canon, ok := optionAliases[o.Name]
+		if !ok {
+			r.Unknown = append(r.Unknown, o.Name)
+			continue
+		}
+		values := splitValues(o.Value)
+		switch canon {
+		case "MachineID":
+			machineIDs = append(machineIDs, values...)
+		case "MachineOf":
+			r.MachineOf = append(r.MachineOf, values...)
+		case "MachineMetadata":
+			for _, v := range values {
+				k, val, ok := strings.Cut(v, "=")
+				if !ok || k == "" || val == "" || strings.Contains(val, "=") {
+					return Requirements{}, &RequirementsError{Unit: unitName, Option: o.Name, Reason: fmt.Sprintf("value %q is not key=value", v)}
+				}
+				if r.Metadata == nil {
+					r.Metadata = map[string][]string{}
+				}
+				r.Metadata[k] = append(r.Metadata[k], val)
+			}
+		case "Conflicts":
+			for _, v := range values {
+				r.Conflicts = append(r.Conflicts, strings.Fields(v)...)
+			}
+		case "Global":
+			globals = append(globals, values...)
+		case "Replaces":
+			r.Replaces = append(r.Replaces, values...)
+		}
+	}
+	if len(machineIDs) > 0 {
+		r.MachineID = machineIDs[0]
+	}
+	if len(globals) > 0 {
+		r.Global = truthy(globals[len(globals)-1])
+	}
+	for k := range r.Metadata {
+		sort.Strings(r.Metadata[k])
+	}
+	if err := r.validate(unitName); err != nil {
+		return Requirements{}, err
+	}
+	return r, nil
+}
+
+// splitValues applies fleet's multi-value rule: a value that starts and ends with
+// '"' is split on spaces outside quotes, and the quotes are dropped.
+func splitValues(v string) []string {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return []string{v}
+	}
+	var out []string
+	var cur strings.Builder
+	quoted := false
+	for _, c := range v {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == ' ' && !quoted:
+			if cur.Len() > 0 {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(c)
+		}
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+func truthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "yes", "1", "on", "t":
+		return true
+	}
+	return false
+}
+
+// validate rejects the combinations fleet's API rejects, with its messages.
+func (r Requirements) validate(unit string) error {
+	bad := func(reason string) error { return &RequirementsError{Unit: unit, Reason: reason} }
+	switch {
+	case r.MachineID != "" && len(r.MachineOf) > 0:
+		return bad("MachineID cannot be used with Peers")
+	case r.MachineID != "" && len(r.Conflicts) > 0:
+		return bad("MachineID cannot be used with Conflicts")
+	case r.MachineID != "" && r.Global:
+		return bad("MachineID cannot be used with Global")
+	case r.MachineID != "" && len(r.Replaces) > 0:
+		return bad("MachineID cannot be used with Replaces")
+	case r.Global && len(r.MachineOf) > 0:
+		return bad("Global cannot be used with Peers")
+	case r.Global && len(r.Replaces) > 0:
+		return bad("Global cannot be used with Replaces")
+	case len(r.Conflicts) > 0 && len(r.Replaces) > 0:
+		return bad("Conflicts cannot be used with Replaces")
+	}
+	for _, globs := range [][]string{r.Conflicts, r.Replaces} {
+		for _, g := range globs {
+			if _, err := path.Match(g, ""); err != nil {
+				return bad(fmt.Sprintf("malformed glob %q", g))
+			}
+		}
+	}
+	for _, peer := range r.MachineOf {
+		for _, g := range append(append([]string(nil), r.Conflicts...), r.Replaces...) {
+			if globMatch(g, peer) {
+				return bad(fmt.Sprintf("unresolvable requirements: peer %q matches conflict %q", peer, g))
+			}
+		}
+	}
+	return nil
+}
+
+// globMatch is path.Match with malformed patterns treated as no match (patterns
+// are checked at parse time).
+func globMatch(pattern, name string) bool {
+	ok, _ := path.Match(pattern, name)
+	return ok
+}
+
+// ForUnit returns a copy of r with the specifiers %n %N %p %i expanded for name.
+func (r Requirements) ForUnit(name UnitName) Requirements {
+	x := func(vs []string) []string {
+		if vs == nil {
+			return nil
+		}
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = name.ExpandSpecifiers(v)
+		}
+		return out
+	}
+	out := r
+	out.MachineID = name.ExpandSpecifiers(r.MachineID)
+	out.MachineOf = x(r.MachineOf)
+	out.Conflicts = x(r.Conflicts)
+	out.Replaces = x(r.Replaces)
+	if r.Metadata != nil {
+		out.Metadata = make(map[string][]string, len(r.Metadata))
+		for k, vs := range r.Metadata {
+			out.Metadata[k] = x(vs)
+		}
+	}
+	return out
+}
+
+// ConflictsWith reports whether units a and b (with their requirements) may not
+// share a machine: either one's Conflicts globs match the other's name. A unit
+// never conflicts with itself.
+func ConflictsWith(a string, ra Requirements, b string, rb Requirements) bool {
+	if a == b {
+		return false
+	}
+	for _, g := range ra.Conflicts {
+		if globMatch(g, b) {
+			return true
+		}
+	}
+	for _, g := range rb.Conflicts {
+		if globMatch(g, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReplacesUnit reports whether a's Replaces globs match b (and b's do not match a:
+// a mutual replace relation is ignored, as in fleet).
+func ReplacesUnit(a string, ra Requirements, b string, rb Requirements) bool {
+	if a == b {
+		return false
+	}
+	match := func(globs []string, n string) bool {
+		for _, g := range globs {
+			if globMatch(g, n) {
+				return true
+			}
+		}
+		return false
+	}
+	return match(ra.Replaces, b) && !match(rb.Replaces, a)
+}
