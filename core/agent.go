@@ -1,0 +1,416 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// AgentConfig configures an Agent.
+type AgentConfig struct {
+	// Machine is this machine's announced state.
+	Machine MachineState
+	// Session identifies this fleetd process; a second live session for the same
+	// machine ID is refused by the registry.
+	Session string
+	// TTL is the presence lease's time to live (agent_ttl, 30 s); the agent renews
+	// it every TTL/3.
+	TTL time.Duration
+	// Resync is the longest time between passes, a safety net (default 1 min).
+	Resync time.Duration
+	// MaxStartBackoff caps the delay between start attempts of a unit that keeps
+	// failing (default 5 min). Attempts wait 1 s, 2 s, 4 s, … up to the cap.
+	MaxStartBackoff time.Duration
+}
+
+// AgentResult is what one agent pass did.
+type AgentResult struct {
+	Tasks     []Task        // tasks run, in order
+	Failures  []TaskFailure // tasks that failed; the others still ran
+	Published int           // unit states written
+	Removed   int           // unit states deleted
+	// NextWake is when the pass wants to run again at the latest.
+	NextWake time.Time
+}
+
+// desiredUnit is one unit this machine should have.
+type desiredUnit struct {
+	hash   Hash
+	target JobState
+}
+
+// startRecord tracks start attempts of a unit that is not running.
+type startRecord struct {
+	attempts int
+	last     time.Time
+}
+
+// Agent is the executor role for one machine. Its view of what runs comes from
+// the unit manager on every pass, never from memory of what it did; the only
+// state it keeps is caches (unit contents by hash), the last states it published
+// and start back-off timers.
+type Agent struct {
+	cfg       AgentConfig
+	reg       AgentRegistry
+	mgr       UnitManager
+	files     map[Hash]*UnitFile
+	reqs      map[Hash]parsedReqs
+	published map[string]UnitState
+	starts    map[string]*startRecord
+	lastBeat  time.Time
+	republish bool
+}
+
+// NewAgent returns the agent of cfg.Machine working through reg and mgr.
+func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) *Agent {
+	if cfg.Resync <= 0 {
+		cfg.Resync = time.Minute
+	}
+	if cfg.MaxStartBackoff <= 0 {
+		cfg.MaxStartBackoff = 5 * time.Minute
+	}
+	return &Agent{
+		cfg: cfg, reg: reg, mgr: mgr,
+		files:     map[Hash]*UnitFile{},
+		reqs:      map[Hash]parsedReqs{},
+		published: map[string]UnitState{},
+		starts:    map[string]*startRecord{},
+	}
+}
+
+// Reconcile runs one agent pass at time now: renew presence when due, compare
+// what is scheduled here with what systemd reports, run the tasks that close the
+// gap, and publish changed unit states. If the registry cannot be read, nothing
+// is done to the units: they keep running.
+func (a *Agent) Reconcile(ctx context.Context, now time.Time) (AgentResult, error) {
+	res := AgentResult{}
+	if err := a.heartbeat(ctx, now); err != nil {
+		res.NextWake = now.Add(a.cfg.TTL / 3)
+		return res, err
+	}
+	desired, err := a.desired(ctx)
+	if err != nil {
+		res.NextWake = now.Add(a.cfg.TTL / 3)
+		return res, fmt.Errorf("agent %s: read desired state: %w", a.cfg.Machine.ID, err)
+	}
+	actual, err := a.mgr.Units(ctx)
+	if err != nil {
+		res.NextWake = now.Add(a.cfg.TTL / 3)
+		return res, fmt.Errorf("agent %s: list units: %w", a.cfg.Machine.ID, err)
+	}
+	tasks, wake := a.plan(desired, actual, now)
+	res.NextWake = earliest(now.Add(a.cfg.Resync), a.lastBeat.Add(a.cfg.TTL/3), wake)
+	res.Tasks, res.Failures = a.run(ctx, tasks, now)
+	if len(tasks) > 0 {
+		if actual, err = a.mgr.Units(ctx); err != nil {
+			return res, fmt.Errorf("agent %s: list units: %w", a.cfg.Machine.ID, err)
+		}
+	}
+	res.Published, res.Removed, err = a.publish(ctx, actual)
+	return res, err
+}
+
+func earliest(t time.Time, others ...time.Time) time.Time {
+	for _, o := range others {
+		if !o.IsZero() && o.Before(t) {
+			t = o
+		}
+	}
+	return t
+}
+
+// heartbeat renews the machine's presence every TTL/3. After a gap long enough
+// that the presence (and the states attached to it) may have expired, every
+// state is published again.
+func (a *Agent) heartbeat(ctx context.Context, now time.Time) error {
+	if !a.lastBeat.IsZero() && now.Before(a.lastBeat.Add(a.cfg.TTL/3)) {
+		return nil
+	}
+	if err := a.reg.Heartbeat(ctx, a.cfg.Machine, a.cfg.Session, a.cfg.TTL); err != nil {
+		return fmt.Errorf("agent %s: heartbeat: %w", a.cfg.Machine.ID, err)
+	}
+	if a.lastBeat.IsZero() || now.Sub(a.lastBeat) > a.cfg.TTL/2 {
+		a.republish = true
+	}
+	a.lastBeat = now
+	return nil
+}
+
+// desired reads what should run here: this machine's placements and the global
+// units that are eligible on it, with their target states.
+func (a *Agent) desired(ctx context.Context) (map[string]desiredUnit, error) {
+	placements, err := a.reg.MachinePlacements(ctx, a.cfg.Machine.ID)
+	if err != nil {
+		return nil, err
+	}
+	globals, err := a.reg.GlobalUnits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]desiredUnit, len(placements)+len(globals))
+	for _, p := range placements {
+		if p.TargetState != Inactive {
+			out[p.Unit] = desiredUnit{hash: p.Hash, target: p.TargetState}
+		}
+	}
+	if len(globals) == 0 {
+		return out, nil
+	}
+	placed := make([]*SchedUnit, 0, len(placements))
+	for _, p := range placements {
+		su, err := a.schedUnit(ctx, Unit{Name: p.Unit, Hash: p.Hash, TargetState: p.TargetState})
+		if err != nil {
+			return nil, err
+		}
+		placed = append(placed, su)
+	}
+	gs := make([]*SchedUnit, 0, len(globals))
+	for _, g := range globals {
+		su, err := a.schedUnit(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, su)
+	}
+	for _, g := range EligibleGlobals(a.cfg.Machine, placed, gs) {
+		out[g.Name] = desiredUnit{hash: g.Hash, target: g.TargetState}
+	}
+	return out, nil
+}
+
+// schedUnit resolves a unit's requirements, parsed once per content hash.
+func (a *Agent) schedUnit(ctx context.Context, u Unit) (*SchedUnit, error) {
+	pr, ok := a.reqs[u.Hash]
+	if !ok {
+		var err error
+		if pr, err = loadRequirements(ctx, a.reg, u); err != nil {
+			return nil, err
+		}
+		a.reqs[u.Hash] = pr
+	}
+	su := &SchedUnit{Unit: u, Invalid: pr.err}
+	if pr.err == "" {
+		su.Req = expand(u.Name, pr.req)
+	}
+	return su, nil
+}
+
+// plan compares desired and actual units and returns the tasks, sorted, plus the
+// earliest time a start back-off ends (zero if none).
+func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now time.Time) ([]Task, time.Time) {
+	have := make(map[string]UnitStatus, len(actual))
+	names := make([]string, 0, len(actual)+len(desired))
+	for _, s := range actual {
+		have[s.Name] = s
+		names = append(names, s.Name)
+	}
+	for n := range desired {
+		if _, ok := have[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var tasks []Task
+	var wake time.Time
+	reload := false
+	for _, n := range names {
+		d, want := desired[n]
+		s, ok := have[n]
+		switch {
+		case !want:
+			tasks = append(tasks, Task{Kind: TaskRemove, Unit: n, Reason: "not scheduled here"})
+			delete(a.starts, n)
+			continue
+		case !ok || s.Hash != d.hash:
+			reason := "new"
+			if ok {
+				reason = "contents changed"
+				tasks = append(tasks, Task{Kind: TaskRemove, Unit: n, Reason: reason})
+			}
+			tasks = append(tasks, Task{Kind: TaskWrite, Unit: n, Hash: d.hash, Reason: reason})
+			reload = true
+			s = UnitStatus{Name: n, LoadState: LoadLoaded, ActiveState: ActiveInactive}
+		case s.LoadState == LoadNotFound:
+			reload = true
+			s.LoadState = LoadLoaded
+		}
+		switch {
+		case d.target == Launched && !s.Running() && s.LoadState == LoadLoaded:
+			if t, ok := a.startDue(n, now); ok {
+				tasks = append(tasks, Task{Kind: TaskStart, Unit: n, Reason: "target launched"})
+			} else {
+				wake = earliest(t, wake)
+			}
+		case d.target == Launched && s.Running():
+			delete(a.starts, n)
+		case d.target == Loaded && s.Running():
+			tasks = append(tasks, Task{Kind: TaskStop, Unit: n, Reason: "target loaded"})
+		}
+	}
+	if reload {
+		tasks = append(tasks, Task{Kind: TaskReload})
+	}
+	sortTasks(tasks)
+	return tasks, wake
+}
+
+// startDue reports whether a start of unit n may be attempted now; if not, it
+// returns when it may. Repeated attempts back off exponentially.
+func (a *Agent) startDue(n string, now time.Time) (time.Time, bool) {
+	r := a.starts[n]
+	if r == nil {
+		a.starts[n] = &startRecord{attempts: 1, last: now}
+		return time.Time{}, true
+	}
+	delay := time.Second << min(r.attempts-1, 20)
+	if delay > a.cfg.MaxStartBackoff {
+		delay = a.cfg.MaxStartBackoff
+	}
+	if next := r.last.Add(delay); now.Before(next) {
+		return next, false
+	}
+	r.attempts++
+	r.last = now
+	return time.Time{}, true
+}
+
+// run executes tasks in order. A failed task does not stop the others, but a unit
+// whose remove or write failed is not started.
+func (a *Agent) run(ctx context.Context, tasks []Task, now time.Time) ([]Task, []TaskFailure) {
+	var done []Task
+	var failures []TaskFailure
+	broken := map[string]bool{}
+	for _, t := range tasks {
+		if broken[t.Unit] && t.Unit != "" {
+			continue
+		}
+		if err := a.do(ctx, t); err != nil {
+			failures = append(failures, TaskFailure{Task: t, Err: err})
+			broken[t.Unit] = true
+			continue
+		}
+		done = append(done, t)
+	}
+	return done, failures
+}
+
+func (a *Agent) do(ctx context.Context, t Task) error {
+	switch t.Kind {
+	case TaskRemove:
+		return a.mgr.RemoveUnit(ctx, t.Unit)
+	case TaskWrite:
+		data, err := a.contents(ctx, t.Hash)
+		if err != nil {
+			return err
+		}
+		return a.mgr.WriteUnit(ctx, t.Unit, data)
+	case TaskReload:
+		return a.mgr.Reload(ctx)
+	case TaskStop:
+		return a.mgr.Stop(ctx, t.Unit)
+	case TaskStart:
+		return a.mgr.Start(ctx, t.Unit)
+	}
+	return fmt.Errorf("unknown task %v", t.Kind)
+}
+
+// contents returns the canonical contents of hash, from the cache or the registry.
+func (a *Agent) contents(ctx context.Context, h Hash) ([]byte, error) {
+	if uf, ok := a.files[h]; ok {
+		return uf.Bytes(), nil
+	}
+	data, err := a.reg.UnitContents(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("read contents %s: %w", h.Short(), err)
+	}
+	if got := HashBytes(data); got != h {
+		return nil, fmt.Errorf("contents stored under %s hash to %s", h.Short(), got.Short())
+	}
+	uf, err := ParseUnitFile(string(h), data)
+	if err != nil {
+		return nil, err
+	}
+	a.files[h] = uf
+	return data, nil
+}
+
+// publish writes the states that changed since the last successful publish and
+// deletes those of units no longer here.
+func (a *Agent) publish(ctx context.Context, actual []UnitStatus) (int, int, error) {
+	var states []UnitState
+	present := make(map[string]bool, len(actual))
+	for _, s := range actual {
+		present[s.Name] = true
+		us := UnitState{Unit: s.Name, Machine: a.cfg.Machine.ID, Hash: s.Hash, LoadState: s.LoadState, ActiveState: s.ActiveState, SubState: s.SubState}
+		if old, ok := a.published[s.Name]; a.republish || !ok || old != us {
+			states = append(states, us)
+		}
+	}
+	var removed []string
+	for n := range a.published {
+		if !present[n] {
+			removed = append(removed, n)
+		}
+	}
+	sort.Strings(removed)
+	if len(states) == 0 && len(removed) == 0 {
+		return 0, 0, nil
+	}
+	err := a.reg.PublishUnitStates(ctx, a.cfg.Machine.ID, a.cfg.Session, states, removed)
+	if errors.Is(err, ErrNotPresent) {
+		a.lastBeat = time.Time{}
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("agent %s: publish states: %w", a.cfg.Machine.ID, err)
+	}
+	a.republish = false
+	for _, s := range states {
+		a.published[s.Unit] = s
+	}
+	for _, n := range removed {
+		delete(a.published, n)
+	}
+	a.pruneCaches(actual)
+	return len(states), len(removed), nil
+}
+
+// pruneCaches drops cached contents no unit here uses any more.
+func (a *Agent) pruneCaches(actual []UnitStatus) {
+	if len(a.files) <= 2*len(actual)+16 {
+		return
+	}
+	used := make(map[Hash]bool, len(actual))
+	for _, s := range actual {
+		used[s.Hash] = true
+	}
+	for h := range a.files {
+		if !used[h] {
+			delete(a.files, h)
+		}
+	}
+}
+
+// Purge is the graceful shutdown of fleet's part of the machine: remove every
+// unit fleet has here, delete the published states and leave the cluster, so the
+// engine reschedules at once.
+func (a *Agent) Purge(ctx context.Context) error {
+	actual, err := a.mgr.Units(ctx)
+	if err != nil {
+		return fmt.Errorf("agent %s: purge: list units: %w", a.cfg.Machine.ID, err)
+	}
+	var errs []error
+	for _, s := range actual {
+		if err := a.mgr.RemoveUnit(ctx, s.Name); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", s.Name, err))
+		}
+	}
+	if err := a.reg.Leave(ctx, a.cfg.Machine.ID, a.cfg.Session); err != nil {
+		errs = append(errs, fmt.Errorf("leave: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("agent %s: purge: %w", a.cfg.Machine.ID, err)
+	}
+	return nil
+}
