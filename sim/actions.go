@@ -1,0 +1,80 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// Submit stores a unit (desired state inactive), as `fleetctl submit` does.
+func (c *Cluster) Submit(name string, contents []byte) error {
+	s, err := core.PrepareUnit(name, contents)
+	if err != nil {
+		return fmt.Errorf("sim: submit: %w", err)
+	}
+	if err := c.client.CreateUnit(c.ctx, s.Unit, s.File.Bytes()); err != nil {
+		return fmt.Errorf("sim: submit %s: %w", name, err)
+	}
+	n, _ := core.ParseUnitName(name)
+	c.units[name] = &SchedUnitRecord{SchedUnit: core.SchedUnit{Unit: s.Unit, Req: s.Requirements.ForUnit(n)}, Contents: s.File.Bytes()}
+	c.tracef("client", "submit %s (%s)", name, s.Unit.Hash.Short())
+	c.userChange(s.Unit.Global)
+	return nil
+}
+
+// Command applies a desired-state command (load, start, stop, unload, destroy) to
+// a submitted unit, with the state machine's checks.
+func (c *Cluster) Command(cmd core.Command, name string) error {
+	rec := c.units[name]
+	from := core.JobState("")
+	if rec != nil {
+		from = rec.TargetState
+	}
+	to, err := core.Transition(name, cmd, from)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	if rec == nil {
+		return fmt.Errorf("sim: %s %s: %w", cmd, name, core.ErrUnitNotFound)
+	}
+	if cmd == core.CmdDestroy {
+		if err := c.client.DestroyUnit(c.ctx, name); err != nil {
+			return fmt.Errorf("sim: destroy %s: %w", name, err)
+		}
+		delete(c.units, name)
+		c.tracef("client", "destroy %s", name)
+		c.userChange(rec.Global)
+		return nil
+	}
+	if err := core.CheckActivatable(name, to); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	if err := c.client.SetTargetState(c.ctx, name, to); err != nil {
+		return fmt.Errorf("sim: %s %s: %w", cmd, name, err)
+	}
+	rec.TargetState = to
+	c.tracef("client", "%s %s (target %s)", cmd, name, to)
+	c.userChange(rec.Global)
+	return nil
+}
+
+// SubmitAndStart submits a unit and sets it launched.
+func (c *Cluster) SubmitAndStart(name string, contents []byte) error {
+	if err := c.Submit(name, contents); err != nil && !errors.Is(err, core.ErrUnitExists) {
+		return err
+	}
+	return c.Command(core.CmdStart, name)
+}
+
+// userChange wakes the watchers a user's change concerns: the engines, and every
+// agent when a global unit changed.
+func (c *Cluster) userChange(global bool) {
+	at := c.clock.Now().Add(c.cfg.NotifyDelay)
+	c.wakeEngines(at)
+	if global {
+		for _, m := range c.machines {
+			c.wakeAgent(m, at)
+		}
+	}
+}

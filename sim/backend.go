@@ -1,0 +1,30 @@
+package sim
+
+import (
+	"github.com/fleet-rebuild/fleet/backends/memory"
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// Backend is the registry a simulated cluster runs on.
+type Backend struct {
+	Name     string
+	Registry core.Registry
+	// Expire applies lease expiry up to the clock's current time.
+	Expire func() error
+	// Close releases the backend's resources.
+	Close func() error
+}
+
+// BackendFactory makes a fresh backend whose leases expire by clock.
+type BackendFactory func(clock core.Clock) (Backend, error)
+
+// MemoryBackend is the in-memory registry.
+func MemoryBackend(clock core.Clock) (Backend, error) {
+	r := memory.New(clock)
+	return Backend{
+		Name:     "memory",
+		Registry: r,
+		Expire:   func() error { r.Expire(); return nil },
+		Close:    func() error { return nil },
+	}, nil
+}

@@ -1,0 +1,353 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// Violation is a broken invariant, with where and when it broke.
+type Violation struct {
+	Invariant string
+	At        string // virtual time since start
+	Detail    string
+}
+
+func (v Violation) Error() string {
+	return fmt.Sprintf("invariant %s broken at %s: %s", v.Invariant, v.At, v.Detail)
+}
+
+// The invariants of DESIGN.md.
+const (
+	InvLeasing     = "leasing"
+	InvPlacement   = "placement"
+	InvConstraints = "constraints"
+	InvSingle      = "single-placement"
+	InvFailover    = "failover"
+	InvConvergence = "convergence"
+	InvNothingLost = "nothing-lost"
+)
+
+func (c *Cluster) violate(inv, format string, args ...any) {
+	v := Violation{Invariant: inv, At: c.Elapsed().String(), Detail: fmt.Sprintf(format, args...)}
+	c.violations = append(c.violations, v)
+	c.tracef("-", "VIOLATION %s", v.Error())
+}
+
+// Violations lists every broken invariant so far.
+func (c *Cluster) Violations() []Violation { return c.violations }
+
+func (c *Cluster) firstViolation() error {
+	if len(c.violations) == 0 {
+		return nil
+	}
+	v := c.violations[0]
+	return fmt.Errorf("seed %d: %w", c.cfg.Seed, v)
+}
+
+// leasing tracks engine epochs for the leasing invariant.
+type leasing struct {
+	current  core.Fence
+	owner    map[int64]string
+	accepted int
+}
+
+// onAcquire checks that epochs only grow and belong to one engine each, and
+// proves fencing: when the epoch changes, a write with the previous fence must be
+// rejected with core.ErrStaleFence.
+func (c *Cluster) onAcquire(f core.Fence) {
+	l := &c.leasing
+	if l.owner == nil {
+		l.owner = map[int64]string{}
+	}
+	if o, ok := l.owner[f.Epoch]; ok && o != f.Engine {
+		c.violate(InvLeasing, "epoch %d granted to %s and to %s", f.Epoch, o, f.Engine)
+	}
+	l.owner[f.Epoch] = f.Engine
+	switch {
+	case f.Epoch < l.current.Epoch:
+		c.violate(InvLeasing, "%s granted epoch %d after epoch %d", f.Engine, f.Epoch, l.current.Epoch)
+	case f.Epoch > l.current.Epoch:
+		old := l.current
+		l.current = f
+		if old != (core.Fence{}) {
+			c.tracef(f.Engine, "leadership: epoch %d (was %s at %d)", f.Epoch, old.Engine, old.Epoch)
+			probe := []core.ScheduleOp{{Kind: core.OpUnplace, Placement: core.Placement{Unit: "fence-probe.service", Machine: "fence-probe"}}}
+			if err := c.backend.Registry.ApplySchedule(c.ctx, old, probe); !errors.Is(err, core.ErrStaleFence) {
+				c.violate(InvLeasing, "write with deposed fence %+v returned %v, want ErrStaleFence", old, err)
+			}
+		} else {
+			c.tracef(f.Engine, "leadership: epoch %d", f.Epoch)
+		}
+	}
+}
+
+// onWrite checks that an accepted schedule write carried the current fence.
+func (c *Cluster) onWrite(f core.Fence, err error) {
+	if err != nil {
+		return
+	}
+	c.leasing.accepted++
+	if f != c.leasing.current {
+		c.violate(InvLeasing, "write with fence %+v accepted while the current fence is %+v", f, c.leasing.current)
+	}
+}
+
+// checkSnapshot is the registry's state read by the checker itself.
+type checkSnapshot struct {
+	machines   map[string]core.MachineState
+	ids        []string
+	placements []core.Placement
+}
+
+func (c *Cluster) snapshotForCheck() *checkSnapshot {
+	ms, err := c.backend.Registry.Machines(c.ctx)
+	if err != nil {
+		c.tracef("-", "checker: read machines: %v", err)
+		return nil
+	}
+	ps, err := c.backend.Registry.Placements(c.ctx)
+	if err != nil {
+		c.tracef("-", "checker: read placements: %v", err)
+		return nil
+	}
+	s := &checkSnapshot{machines: make(map[string]core.MachineState, len(ms)), placements: ps}
+	for _, m := range ms {
+		s.machines[m.ID] = m
+		s.ids = append(s.ids, m.ID)
+	}
+	return s
+}
+
+// afterLeaderPass checks the invariants that a leader's pass must leave true.
+func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *checkSnapshot) {
+	c.stats.decisions += len(res.Decisions)
+	now := make(map[string]string, len(res.Unplaceable))
+	for _, u := range res.Unplaceable {
+		now[u.Unit] = u.Reason
+		if c.unplaceable[u.Unit] != u.Reason {
+			c.tracef(m.ID, "engine: %s", u)
+		}
+	}
+	c.unplaceable = now
+	for _, d := range res.Decisions {
+		if d.Kind == core.Reschedule && strings.HasPrefix(d.Reason, "machine ") && strings.HasSuffix(d.Reason, " went away") {
+			lat := c.clock.Now().Sub(c.expiredAt[d.From])
+			if _, ok := c.expiredAt[d.From]; !ok {
+				lat = 0
+			}
+			c.failovers = append(c.failovers, Failover{Unit: d.Unit, From: d.From, To: d.To, Latency: lat})
+		}
+	}
+	if len(res.Decisions) > 0 {
+		at := c.clock.Now().Add(c.cfg.NotifyDelay)
+		for _, d := range res.Decisions {
+			for _, id := range []string{d.From, d.To} {
+				if mm := c.byID[id]; mm != nil {
+					c.wakeAgent(mm, at)
+				}
+			}
+		}
+	}
+	after := c.snapshotForCheck()
+	if after == nil {
+		return
+	}
+	c.checkSchedule(after)
+	if before != nil && len(res.Decisions) > 0 {
+		c.checkLeastLoaded(before, res.Decisions)
+	}
+	if len(res.Decisions) > 0 {
+		c.checkNothingLost()
+	}
+}
+
+// machineUnits builds, for each live machine, the units that run there: placed
+// non-global units and eligible globals.
+func (c *Cluster) machineUnits(s *checkSnapshot, placed map[string][]*core.SchedUnit) map[string][]*core.SchedUnit {
+	var globals []*core.SchedUnit
+	for _, n := range c.unitNames() {
+		if r := c.units[n]; r.Global {
+			globals = append(globals, &r.SchedUnit)
+		}
+	}
+	out := make(map[string][]*core.SchedUnit, len(s.ids))
+	for _, id := range s.ids {
+		p := placed[id]
+		sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name })
+		all := append([]*core.SchedUnit(nil), p...)
+		if len(globals) > 0 {
+			all = append(all, core.EligibleGlobals(s.machines[id], p, globals)...)
+		}
+		out[id] = all
+	}
+	return out
+}
+
+func (c *Cluster) unitNames() []string {
+	names := make([]string, 0, len(c.units))
+	for n := range c.units {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// checkSchedule checks single placement, failover and constraints on the
+// schedule a leader's pass left.
+func (c *Cluster) checkSchedule(s *checkSnapshot) {
+	seen := map[string]string{}
+	placed := map[string][]*core.SchedUnit{}
+	for _, p := range s.placements {
+		if other, dup := seen[p.Unit]; dup {
+			c.violate(InvSingle, "%s is placed on %s and %s", p.Unit, other, p.Machine)
+		}
+		seen[p.Unit] = p.Machine
+		r := c.units[p.Unit]
+		if _, live := s.machines[p.Machine]; !live {
+			c.violate(InvFailover, "%s is still placed on %s, which is gone, after a leader pass", p.Unit, p.Machine)
+			continue
+		}
+		if r == nil || r.TargetState == core.Inactive || r.Global {
+			c.violate(InvConstraints, "placement of %s on %s outlived its unit's need to run", p.Unit, p.Machine)
+			continue
+		}
+		placed[p.Machine] = append(placed[p.Machine], &r.SchedUnit)
+	}
+	for id, units := range c.machineUnits(s, placed) {
+		m := s.machines[id]
+		for _, u := range units {
+			if why := unableToRun(u, m, units); why != "" && !u.Global {
+				c.violate(InvConstraints, "%s on %s: %s", u.Name, id, why)
+			}
+		}
+	}
+}
+
+// unableToRun is the checker's own reading of the constraints: why u may not
+// share machine m with units (which may include u), or "".
+func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit) string {
+	r := u.Req
+	if r.MachineID != "" && !m.MatchID(r.MachineID) {
+		return "MachineID " + r.MachineID + " does not match"
+	}
+	if !m.MatchMetadata(r.Metadata) {
+		return "MachineMetadata does not match"
+	}
+	have := map[string]bool{}
+	for _, v := range units {
+		have[v.Name] = true
+	}
+	for _, peer := range r.MachineOf {
+		if !have[peer] {
+			return "MachineOf peer " + peer + " is not there"
+		}
+	}
+	for _, v := range units {
+		if core.ConflictsWith(u.Name, r, v.Name, v.Req) {
+			return "conflicts with " + v.Name
+		}
+		if core.ReplacesUnit(v.Name, v.Req, u.Name, r) {
+			return "replaced by " + v.Name
+		}
+	}
+	return ""
+}
+
+// checkLeastLoaded replays a leader's decisions on the schedule it read and
+// checks that each placement chose a least-loaded eligible machine, ties by ID.
+func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
+	placed := map[string][]*core.SchedUnit{}
+	moved := map[[2]string]bool{}
+	for _, d := range ds {
+		if (d.Kind == core.Unschedule || d.Kind == core.Reschedule) && !strings.HasPrefix(d.Reason, "replaced by") {
+			moved[[2]string{d.Unit, d.From}] = true
+		}
+	}
+	for _, p := range s.placements {
+		if r := c.units[p.Unit]; r != nil && !moved[[2]string{p.Unit, p.Machine}] && !r.Global && r.TargetState != core.Inactive {
+			if _, live := s.machines[p.Machine]; live {
+				placed[p.Machine] = append(placed[p.Machine], &r.SchedUnit)
+			}
+		}
+	}
+	units := c.machineUnits(s, placed)
+	remove := func(id, name string) {
+		us := units[id]
+		for i, v := range us {
+			if v.Name == name {
+				units[id] = append(us[:i:i], us[i+1:]...)
+				return
+			}
+		}
+	}
+	every := 1
+	if n := len(ds) * len(s.ids); n > c.cfg.CheckPlacementLimit {
+		every = n/c.cfg.CheckPlacementLimit + 1
+	}
+	for i, d := range ds {
+		replaced := strings.HasPrefix(d.Reason, "replaced by")
+		if replaced && (d.Kind == core.Unschedule || d.Kind == core.Reschedule) {
+			remove(d.From, d.Unit)
+		}
+		if d.Kind != core.Schedule && d.Kind != core.Reschedule {
+			continue
+		}
+		r := c.units[d.Unit]
+		if r == nil {
+			c.violate(InvPlacement, "%s: unit unknown to the simulator", d)
+			continue
+		}
+		if i%every == 0 {
+			exclude := ""
+			if replaced {
+				exclude = d.From
+			}
+			c.checkChoice(s, units, &r.SchedUnit, d, exclude)
+		}
+		units[d.To] = append(units[d.To], &r.SchedUnit)
+	}
+}
+
+// checkChoice checks one placement decision against every machine.
+func (c *Cluster) checkChoice(s *checkSnapshot, units map[string][]*core.SchedUnit, u *core.SchedUnit, d core.Decision, exclude string) {
+	best, bestLoad := "", 0
+	for _, id := range s.ids {
+		if id == exclude || unableToRun(u, s.machines[id], units[id]) != "" {
+			continue
+		}
+		if l := len(units[id]); best == "" || l < bestLoad {
+			best, bestLoad = id, l
+		}
+	}
+	if best != d.To {
+		c.violate(InvPlacement, "%s: least-loaded eligible machine is %q (load %d), chosen %s has load %d", d, best, bestLoad, d.To, len(units[d.To]))
+	}
+}
+
+// checkNothingLost checks that every unit the simulator submitted and did not
+// destroy is still stored, with its contents and target state.
+func (c *Cluster) checkNothingLost() {
+	stored, err := c.backend.Registry.Units(c.ctx)
+	if err != nil {
+		c.tracef("-", "checker: read units: %v", err)
+		return
+	}
+	have := make(map[string]core.Unit, len(stored))
+	for _, u := range stored {
+		have[u.Name] = u
+	}
+	for _, n := range c.unitNames() {
+		r := c.units[n]
+		u, ok := have[n]
+		switch {
+		case !ok:
+			c.violate(InvNothingLost, "%s was submitted and never destroyed but is gone", n)
+		case u.Hash != r.Hash || u.TargetState != r.TargetState:
+			c.violate(InvNothingLost, "%s stored as %s/%s, want %s/%s", n, u.Hash.Short(), u.TargetState, r.Hash.Short(), r.TargetState)
+		}
+	}
+}
