@@ -167,16 +167,23 @@ func (c *Cluster) AddMachine(id string, metadata map[string]string, engine bool)
 		m.skew = time.Duration(c.rng.Int64N(int64(2*c.cfg.MaxSkew))) - c.cfg.MaxSkew
 	}
 	m.reg = &view{c: c, machine: m, base: c.backend.Registry}
-	c.machines = append(c.machines, m)
-	sort.Slice(c.machines, func(i, j int) bool { return c.machines[i].ID < c.machines[j].ID })
+	c.machines = insertSorted(c.machines, m)
 	c.byID[id] = m
 	if engine {
-		c.engines = append(c.engines, m)
-		sort.Slice(c.engines, func(i, j int) bool { return c.engines[i].ID < c.engines[j].ID })
+		c.engines = insertSorted(c.engines, m)
 	}
 	c.boot(m, true)
 	c.tracef(id, "machine joins (engine=%t, metadata=%v, skew=%s)", engine, metadata, m.skew)
 	return m, nil
+}
+
+// insertSorted inserts m into ms, kept sorted by ID.
+func insertSorted(ms []*Machine, m *Machine) []*Machine {
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].ID >= m.ID })
+	ms = append(ms, nil)
+	copy(ms[i+1:], ms[i:])
+	ms[i] = m
+	return ms
 }
 
 // boot starts a machine's fleetd: a new agent and engine; with fresh set, a new

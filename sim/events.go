@@ -9,11 +9,11 @@ import (
 type eventKind int
 
 const (
-	evAgent  eventKind = iota + 1 // run a machine's agent pass
-	evEngine                      // run a machine's engine pass
-	evExpiry                      // a machine's presence may have expired
-	evAction                      // a scheduled fault or user action
-	evSystemd                     // a machine's systemd finishes a job
+	evAgent   eventKind = iota + 1 // run a machine's agent pass
+	evEngine                       // run a machine's engine pass
+	evExpiry                       // a machine's presence may have expired
+	evAction                       // a scheduled fault or user action
+	evSystemd                      // a machine's systemd finishes a job
 )
 
 // event is one thing that happens at a virtual time. Events at the same time run

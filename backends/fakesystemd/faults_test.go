@@ -28,7 +28,7 @@ func TestFaultStartFailsWithRestart(t *testing.T) {
 	e.m.SetFaults(fakesystemd.Faults{StartFails: map[string]bool{"a.service": true}})
 	e.start("a.service")
 	starts, last := 0, ""
-	for range 100 {
+	for range 240 {
 		s := e.state("a.service")
 		if s != last && s == "loaded/activating/start" {
 			starts++
@@ -37,7 +37,7 @@ func TestFaultStartFailsWithRestart(t *testing.T) {
 		e.clock.Advance(50 * time.Millisecond)
 	}
 	if last != "loaded/failed/failed" || starts != 5 {
-		t.Fatalf("after 5 s of failing starts: state %s after %d starts, want failed after 5", last, starts)
+		t.Fatalf("after 12 s of failing starts: state %s after %d starts, want failed after 5", last, starts)
 	}
 }
 

@@ -105,16 +105,24 @@ func (m *Manager) next() (*entry, time.Time, eventKind) {
 	return first, at, kind
 }
 
-// advance applies, in time order, every transition due by now.
+// advance applies, in time order, every transition due by now, then forgets
+// the removed units that have stopped.
 func (m *Manager) advance(now time.Time) {
 	if now.After(m.now) {
 		m.now = now
 	}
+	applied := false
+	defer func() {
+		if applied {
+			m.collect()
+		}
+	}()
 	for range maxTransitions {
 		e, at, kind := m.next()
 		if e == nil || at.After(m.now) {
 			return
 		}
+		applied = true
 		switch kind {
 		case jobDone:
 			m.completeJob(e, at)
