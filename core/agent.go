@@ -177,7 +177,30 @@ func (a *Agent) desired(ctx context.Context) (map[string]desiredUnit, error) {
 	for _, g := range EligibleGlobals(a.cfg.Machine, placed, gs) {
 		out[g.Name] = desiredUnit{hash: g.Hash, target: g.TargetState}
 	}
+	a.pruneRequirements(placed, gs)
 	return out, nil
+}
+
+// pruneRequirements drops parsed requirements of contents no longer in use.
+func (a *Agent) pruneRequirements(sets ...[]*SchedUnit) {
+	n := 0
+	for _, s := range sets {
+		n += len(s)
+	}
+	if len(a.reqs) <= 2*n+16 {
+		return
+	}
+	used := make(map[Hash]bool, n)
+	for _, s := range sets {
+		for _, u := range s {
+			used[u.Hash] = true
+		}
+	}
+	for h := range a.reqs {
+		if !used[h] {
+			delete(a.reqs, h)
+		}
+	}
 }
 
 // schedUnit resolves a unit's requirements, parsed once per content hash.
