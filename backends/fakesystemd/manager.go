@@ -187,9 +187,12 @@ func (m *Manager) reloadFiles() {
 		if !e.hasFile {
 			continue
 		}
-		load := e.file.load
-		if m.faults.LoadError[e.name] {
+		load := core.LoadLoaded
+		switch {
+		case m.faults.LoadError[e.name]:
 			load = LoadError
+		case e.file.bad:
+			load = LoadBadSetting
 		}
 		if e.load != load {
 			e.load = load

@@ -280,3 +280,31 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestRestartSettings(t *testing.T) {
+	e := newEnv(t)
+	e.install(map[string]string{
+		"burst.service":     "[Unit]\nStartLimitBurst=2\n[Service]\nExecStart=/bin/false\nRestart=on-failure\nRestartSec=500ms\n",
+		"slow.service":      "[Service]\nExecStart=/bin/false\nRestart=on-failure\nRestartSec=1min 30s\n",
+		"nolimit.service":   "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/false\nRestart=always\n",
+		"stopped.service":   "[Service]\nExecStart=/bin/false\nRestart=on-failure\nRestartSec=5\n",
+		"noretry.service":   "[Service]\nExecStart=/bin/false\nRestart=on-success\n",
+		"cleanexit.service": "[Service]\nExecStart=/bin/true\nRestart=on-failure\n",
+	})
+	for _, name := range []string{"burst.service", "slow.service", "nolimit.service", "stopped.service", "noretry.service", "cleanexit.service"} {
+		e.start(name)
+	}
+	e.expect(100*time.Millisecond, "stopped.service", "loaded/activating/auto-restart")
+	e.stop("stopped.service") // cancels the pending restart
+	e.expect(0, "stopped.service", "loaded/inactive/dead")
+	e.expect(0, "noretry.service", "loaded/failed/failed")
+	e.expect(0, "cleanexit.service", "loaded/inactive/dead")
+	e.expect(1100*time.Millisecond, "burst.service", "loaded/failed/failed") // two starts, then refused
+	e.expect(0, "slow.service", "loaded/activating/auto-restart")
+	e.expect(88*time.Second, "slow.service", "loaded/activating/auto-restart")
+	e.expect(950*time.Millisecond, "slow.service", "loaded/activating/start")
+	if got := e.state("nolimit.service"); !strings.HasPrefix(got, "loaded/activating/") {
+		t.Fatalf("nolimit.service after 90 s of restarts: %s, want still restarting", got)
+	}
+	e.expect(10*time.Second, "stopped.service", "loaded/inactive/dead")
+}

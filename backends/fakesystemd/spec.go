@@ -47,29 +47,49 @@ const (
 	killed                      // killed by a signal (a crash)
 )
 
+// restartPolicy is a Restart= setting.
+type restartPolicy uint8
+
+const (
+	restartNo restartPolicy = iota
+	restartAlways
+	restartOnSuccess
+	restartOnFailure
+	restartOnAbnormal
+	restartOnAbort
+	restartOnWatchdog
+)
+
+// restartPolicies maps Restart= values to policies.
+var restartPolicies = map[string]restartPolicy{
+	"no": restartNo, "always": restartAlways, "on-success": restartOnSuccess,
+	"on-failure": restartOnFailure, "on-abnormal": restartOnAbnormal,
+	"on-abort": restartOnAbort, "on-watchdog": restartOnWatchdog,
+}
+
 // spec is what the fake reads from a unit file. It is small on purpose: the
-// simulator keeps one or two per unit on thousands of machines.
+// simulator keeps two per unit on thousands of machines.
 type spec struct {
-	load         string // core.LoadLoaded or LoadBadSetting
-	program      program
-	remain       bool   // RemainAfterExit=yes
-	restart      string // Restart= ("no", "always", "on-failure", ...)
 	restartSec   time.Duration
-	limitBurst   int
 	limitPeriod  time.Duration // 0 disables the start limit
-	wantedByBoot bool          // [Install] WantedBy=default.target
+	limitBurst   int32
+	program      program
+	restart      restartPolicy
+	bad          bool // systemd refuses the file: LoadState "bad-setting"
+	remain       bool // RemainAfterExit=yes
+	wantedByBoot bool // [Install] WantedBy=default.target
 }
 
 // restartsAfter reports whether Restart= restarts the unit after cause.
 func (s spec) restartsAfter(cause exitCause) bool {
 	switch s.restart {
-	case "always":
+	case restartAlways:
 		return true
-	case "on-success":
+	case restartOnSuccess:
 		return cause == cleanExit
-	case "on-failure":
+	case restartOnFailure:
 		return cause != cleanExit
-	case "on-abnormal", "on-abort":
+	case restartOnAbnormal, restartOnAbort:
 		return cause == killed
 	}
 	return false
@@ -80,15 +100,13 @@ func (s spec) restartsAfter(cause exitCause) bool {
 // only the combinations systemd refuses.
 func parseSpec(name string, contents []byte) spec {
 	sp := spec{
-		load:        core.LoadLoaded,
-		restart:     "no",
 		restartSec:  defaultRestartSec,
 		limitBurst:  defaultStartLimitBurst,
 		limitPeriod: defaultStartLimitPeriod,
 	}
 	uf, err := core.ParseUnitFile(name, contents)
 	if err != nil {
-		sp.load = LoadBadSetting
+		sp.bad = true
 		return sp
 	}
 	var execs []string
@@ -112,16 +130,16 @@ func parseSpec(name string, contents []byte) spec {
 				sp.remain = b
 			}
 		case "Service.Restart":
-			if isRestartPolicy(o.Value) {
-				sp.restart = o.Value
+			if p, ok := restartPolicies[o.Value]; ok {
+				sp.restart = p
 			}
 		case "Service.RestartSec":
 			if d, ok := parseTimespan(o.Value); ok {
 				sp.restartSec = d
 			}
 		case "Unit.StartLimitBurst":
-			if n, err := strconv.Atoi(o.Value); err == nil && n >= 0 {
-				sp.limitBurst = n
+			if n, err := strconv.ParseInt(o.Value, 10, 32); err == nil && n >= 0 {
+				sp.limitBurst = int32(n)
 			}
 		case "Unit.StartLimitIntervalSec":
 			if d, ok := parseTimespan(o.Value); ok {
@@ -137,20 +155,13 @@ func parseSpec(name string, contents []byte) spec {
 	if len(execs) == 0 && !typeSet {
 		typ = "oneshot" // systemd's default for a service without ExecStart=
 	}
-	switch {
-	case len(execs) == 0 && (typ != "oneshot" || !hasStop):
-		sp.load = LoadBadSetting
-	case len(execs) > 1 && typ != "oneshot":
-		sp.load = LoadBadSetting
-	case typ == "oneshot" && (sp.restart == "always" || sp.restart == "on-success"):
-		sp.load = LoadBadSetting
-	}
+	oneshot := typ == "oneshot"
+	sp.bad = len(execs) == 0 && (!oneshot || !hasStop) ||
+		len(execs) > 1 && !oneshot ||
+		oneshot && (sp.restart == restartAlways || sp.restart == restartOnSuccess)
 	sp.program = programOf(execs)
-	if typ == "oneshot" && sp.program == runs && len(execs) > 0 {
-		sp.program = exitsOK // a oneshot service is done when its command returns
-	}
-	if len(execs) == 0 {
-		sp.program = exitsOK
+	if oneshot && sp.program == runs {
+		sp.program = exitsOK // a oneshot service is done when its commands return
 	}
 	return sp
 }
@@ -179,14 +190,6 @@ func programOf(execs []string) program {
 func isServiceType(v string) bool {
 	switch v {
 	case "simple", "exec", "forking", "oneshot", "dbus", "notify", "idle":
-		return true
-	}
-	return false
-}
-
-func isRestartPolicy(v string) bool {
-	switch v {
-	case "no", "always", "on-success", "on-failure", "on-abnormal", "on-abort", "on-watchdog":
 		return true
 	}
 	return false

@@ -111,18 +111,12 @@ func (m *Manager) advance(now time.Time) {
 	if now.After(m.now) {
 		m.now = now
 	}
-	applied := false
-	defer func() {
-		if applied {
-			m.collect()
-		}
-	}()
-	for range maxTransitions {
+	applied := 0
+	for ; applied < maxTransitions; applied++ {
 		e, at, kind := m.next()
 		if e == nil || at.After(m.now) {
-			return
+			break
 		}
-		applied = true
 		switch kind {
 		case jobDone:
 			m.completeJob(e, at)
@@ -131,6 +125,9 @@ func (m *Manager) advance(now time.Time) {
 		case crashFault:
 			m.exited(e, at, killed)
 		}
+	}
+	if applied > 0 {
+		m.collect()
 	}
 }
 
@@ -150,7 +147,7 @@ func (m *Manager) beginStart(e *entry, at time.Time) {
 
 // startLimitHit records a start at time at and reports whether it is one too many.
 func (m *Manager) startLimitHit(e *entry, at time.Time) bool {
-	burst, period := e.loaded.limitBurst, e.loaded.limitPeriod
+	burst, period := int(e.loaded.limitBurst), e.loaded.limitPeriod
 	if burst <= 0 || period <= 0 {
 		return false
 	}
