@@ -1,0 +1,136 @@
+package systemd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Scope says which systemd manager fleet drives.
+type Scope string
+
+// The scopes. ScopeAuto picks the system manager when running as root on a host
+// booted with systemd, and otherwise the user manager of $XDG_RUNTIME_DIR.
+const (
+	ScopeAuto   Scope = ""
+	ScopeSystem Scope = "system"
+	ScopeUser   Scope = "user"
+)
+
+// Default paths and intervals, used where Config leaves a field zero.
+const (
+	// SystemSocket is the system manager's private socket.
+	SystemSocket = "/run/systemd/private"
+	// SystemUnitDir is fleet's unit directory for the system manager.
+	SystemUnitDir = "/run/fleet/units"
+
+	DefaultCallTimeout    = 30 * time.Second
+	DefaultJobTimeout     = 5 * time.Minute
+	DefaultResyncInterval = 5 * time.Minute
+	DefaultReconnectMax   = 5 * time.Second
+)
+
+// Config says how to reach a systemd manager and where fleet keeps its units.
+// Every zero field gets a default from the scope.
+type Config struct {
+	// Scope chooses the system or a user manager; ScopeAuto decides by itself.
+	Scope Scope
+	// Socket is the manager's private D-Bus socket (no bus daemon is involved):
+	// /run/systemd/private for the system manager, $XDG_RUNTIME_DIR/systemd/private
+	// for a user manager.
+	Socket string
+	// UnitDir is the directory fleet owns and writes unit files into:
+	// /run/fleet/units for the system manager, $XDG_RUNTIME_DIR/fleet/units for a
+	// user manager. It must not be one of the manager's own unit directories.
+	UnitDir string
+	// CallTimeout bounds each D-Bus call, on top of the caller's context.
+	CallTimeout time.Duration
+	// JobTimeout bounds how long a queued start or stop job is watched, and how
+	// long RemoveUnit waits for its stop job.
+	JobTimeout time.Duration
+	// ResyncInterval is the safety net: Notify subscribers are woken this often
+	// even when no D-Bus signal arrived.
+	ResyncInterval time.Duration
+	// ReconnectMax caps the backoff between reconnection attempts after the
+	// manager restarted or the connection dropped.
+	ReconnectMax time.Duration
+	// Logger receives what happens in the background (job results, reconnects).
+	// Nil discards it.
+	Logger *slog.Logger
+}
+
+// resolve fills in the defaults. It reads the environment and the file system
+// only to choose the scope and paths.
+func (c Config) resolve() (Config, error) {
+	if c.Scope == ScopeAuto {
+		scope, err := detectScope(c.Socket)
+		if err != nil {
+			return c, err
+		}
+		c.Scope = scope
+	}
+	switch c.Scope {
+	case ScopeSystem:
+		if c.Socket == "" {
+			c.Socket = SystemSocket
+		}
+		if c.UnitDir == "" {
+			c.UnitDir = SystemUnitDir
+		}
+	case ScopeUser:
+		rt := os.Getenv("XDG_RUNTIME_DIR")
+		if (c.Socket == "" || c.UnitDir == "") && rt == "" {
+			return c, errors.New("systemd: user scope needs XDG_RUNTIME_DIR, or both Socket and UnitDir")
+		}
+		if c.Socket == "" {
+			c.Socket = filepath.Join(rt, "systemd", "private")
+		}
+		if c.UnitDir == "" {
+			c.UnitDir = filepath.Join(rt, "fleet", "units")
+		}
+	default:
+		return c, fmt.Errorf("systemd: unknown scope %q (want %q or %q)", c.Scope, ScopeSystem, ScopeUser)
+	}
+	if !filepath.IsAbs(c.UnitDir) {
+		return c, fmt.Errorf("systemd: unit directory %q is not an absolute path", c.UnitDir)
+	}
+	c.UnitDir = filepath.Clean(c.UnitDir)
+	c.CallTimeout = orDefault(c.CallTimeout, DefaultCallTimeout)
+	c.JobTimeout = orDefault(c.JobTimeout, DefaultJobTimeout)
+	c.ResyncInterval = orDefault(c.ResyncInterval, DefaultResyncInterval)
+	c.ReconnectMax = orDefault(c.ReconnectMax, DefaultReconnectMax)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// detectScope chooses the system manager when running as root with its private
+// socket present, else a user manager when $XDG_RUNTIME_DIR has one.
+func detectScope(socket string) (Scope, error) {
+	if socket == SystemSocket || (socket == "" && os.Geteuid() == 0 && isSocket(SystemSocket)) {
+		return ScopeSystem, nil
+	}
+	if socket != "" {
+		return ScopeUser, nil
+	}
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" && isSocket(filepath.Join(rt, "systemd", "private")) {
+		return ScopeUser, nil
+	}
+	return "", fmt.Errorf("systemd: no manager found: neither %s (as root) nor $XDG_RUNTIME_DIR/systemd/private exists; set Scope and Socket", SystemSocket)
+}
+
+func isSocket(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode()&os.ModeSocket != 0
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}

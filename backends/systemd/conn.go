@@ -1,0 +1,146 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// signalBuffer is the capacity of the channel that receives D-Bus signals. The
+// reader only filters and coalesces, so it keeps up; godbus queues the rest.
+const signalBuffer = 1024
+
+// conn is one connection to the manager: go-systemd's Conn over a single godbus
+// connection, plus the signals fleet reads itself. It is replaced as a whole
+// when the manager goes away.
+//
+// go-systemd asks for two connections, one for calls and one for signals, so
+// that with a bus daemon the call connection is spared the signals. A private
+// socket has no daemon: systemd sends every signal to every direct connection,
+// so a second connection would only decode each signal twice. fleet hands
+// go-systemd the same connection both times.
+type conn struct {
+	sd      *sdbus.Conn
+	bus     *dbus.Conn
+	signals chan *dbus.Signal
+	done    <-chan struct{} // closed once bus is closed
+}
+
+// dial connects to the private socket. It is bounded by ctx; the connection
+// itself lives until close is called or the manager drops it.
+func dial(ctx context.Context, socket string) (*conn, error) {
+	bus, err := dialPrivate(ctx, socket)
+	if err != nil {
+		return nil, fmt.Errorf("systemd: connect to %s: %w", socket, err)
+	}
+	// go-systemd's NewConnection makes calls without a context; run it aside
+	// and close the socket if ctx ends first, which makes those calls return.
+	type result struct {
+		sd  *sdbus.Conn
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		sd, err := sdbus.NewConnection(func() (*dbus.Conn, error) { return bus, nil })
+		res <- result{sd, err}
+	}()
+	var r result
+	select {
+	case r = <-res:
+	case <-ctx.Done():
+		bus.Close()
+		r = <-res
+		r.err = errors.Join(ctx.Err(), r.err)
+	}
+	if r.err != nil {
+		bus.Close()
+		return nil, fmt.Errorf("systemd: connect to %s: %w", socket, r.err)
+	}
+	c := &conn{sd: r.sd, bus: bus, signals: make(chan *dbus.Signal, signalBuffer), done: bus.Context().Done()}
+	bus.Signal(c.signals)
+	if err := c.subscribe(ctx); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// dialPrivate opens one godbus connection to a private systemd socket: EXTERNAL
+// authentication with the numeric uid, and no Hello (there is no bus daemon).
+// The connection outlives ctx, which bounds only the handshake.
+func dialPrivate(ctx context.Context, socket string) (*dbus.Conn, error) {
+	c, err := dbus.Dial("unix:path=" + dbus.EscapeBusAddressValue(socket))
+	if err != nil {
+		return nil, err
+	}
+	auth := make(chan error, 1)
+	go func() { auth <- c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}) }()
+	select {
+	case err = <-auth:
+	case <-ctx.Done():
+		c.Close()
+		<-auth
+		err = ctx.Err()
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	return c, nil
+}
+
+// subscribe asks the manager for unit signals. Direct connections get them
+// anyway; subscribing keeps that true whatever systemd decides for them later.
+func (c *conn) subscribe(ctx context.Context) error {
+	obj := c.bus.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+	if err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Store(); err != nil {
+		return fmt.Errorf("systemd: subscribe to unit signals: %w", err)
+	}
+	return nil
+}
+
+// close closes the connection. Safe to call more than once.
+func (c *conn) close() { c.sd.Close() }
+
+// alive reports whether the connection is still open.
+func (c *conn) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// wrapCallErr adds context to a failed D-Bus call and marks it ErrUnavailable
+// when the connection is gone, so that callers can retry later.
+func (c *conn) wrapCallErr(err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if !c.alive() || errors.Is(err, dbus.ErrClosed) {
+		return fmt.Errorf("systemd: %s: %w (%w)", msg, core.ErrUnavailable, err)
+	}
+	return fmt.Errorf("systemd: %s: %w", msg, err)
+}
+
+// dbusErrorName returns the D-Bus error name carried by err, or "".
+func dbusErrorName(err error) string {
+	var v dbus.Error
+	if errors.As(err, &v) {
+		return v.Name
+	}
+	var p *dbus.Error
+	if errors.As(err, &p) {
+		return p.Name
+	}
+	return ""
+}
+
+// errNoSuchUnit is the D-Bus error systemd returns for a unit it has not loaded.
+const errNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit"

@@ -1,0 +1,187 @@
+package systemd_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-rebuild/fleet/backends/systemd"
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// Tests that units really run under the manager, and that what happens to them
+// outside fleet is seen.
+
+func TestUnitRunsInManagerCgroup(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, nil)
+	out := filepath.Join(t.TempDir(), "out")
+	// systemd turns "$$" into "$", so the shell sees "$$": its own PID.
+	unit := fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'echo hello from $$$$ > %s; exec sleep 600'\n", out)
+	install(t, m, "runs.service", unit)
+	if err := m.Start(t.Context(), "runs.service"); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	s := waitUnit(t, m, "runs.service", state(core.LoadLoaded, core.ActiveActive, "running"))
+	if s.Hash != core.HashBytes([]byte(unit)) {
+		t.Errorf("hash = %s, want %s", s.Hash, core.HashBytes([]byte(unit)))
+	}
+	var pid int
+	for range 250 {
+		data, err := os.ReadFile(out)
+		if f := strings.Fields(string(data)); err == nil && len(f) == 3 {
+			pid, _ = strconv.Atoi(f[2])
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatalf("ExecStart output never appeared in %s", out)
+	}
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatalf("unit process %d: %v", pid, err)
+	}
+	want := ":" + um.Cgroup() + "/app.slice/runs.service"
+	if !strings.Contains(string(cg), want) {
+		t.Fatalf("unit process %d is in cgroups\n%s\nwant one ending %s", pid, cg, want)
+	}
+}
+
+func TestCrashingUnitShowsFailed(t *testing.T) {
+	m := open(t, sharedManager(t), nil)
+	install(t, m, "crash.service", "[Service]\nExecStart=/bin/sh -c 'exit 3'\n")
+	ch := m.Notify(t.Context())
+	if err := m.Start(t.Context(), "crash.service"); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitUnit(t, m, "crash.service", state(core.LoadLoaded, core.ActiveFailed, "failed"))
+	if !notified(ch, 5*time.Second) {
+		t.Fatal("no notification for a unit that failed")
+	}
+}
+
+func TestStoppedBehindFleetsBack(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, func(c *systemd.Config) { c.ResyncInterval = time.Hour })
+	install(t, m, "behind.service", "[Service]\nExecStart=/bin/sleep 600\n")
+	if err := m.Start(t.Context(), "behind.service"); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitUnit(t, m, "behind.service", active)
+	settle(m)
+	ch := m.Notify(t.Context())
+	if _, err := um.Systemctl(t.Context(), "stop", "behind.service"); err != nil {
+		t.Fatal(err)
+	}
+	if !notified(ch, 5*time.Second) {
+		t.Fatal("no notification after systemctl --user stop")
+	}
+	list, err := m.Units(t.Context())
+	if err != nil || len(list) != 1 || list[0].ActiveState != core.ActiveInactive || list[0].SubState != "dead" {
+		t.Fatalf("Units after systemctl stop = %+v, %v; want behind.service inactive/dead", list, err)
+	}
+}
+
+func TestNotifyIgnoresOtherUnits(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, func(c *systemd.Config) { c.ResyncInterval = time.Hour })
+	install(t, m, "mine.service", "[Service]\nExecStart=/bin/sleep 600\n")
+	other := filepath.Join(um.RuntimeDir(), "systemd", "user", "not-fleets.service")
+	if err := os.WriteFile(other, []byte("[Service]\nExecStart=/bin/sleep 600\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := um.Systemctl(ctx, "stop", "not-fleets.service"); err != nil {
+			t.Error(err)
+		}
+		if err := os.Remove(other); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := um.Systemctl(t.Context(), "daemon-reload"); err != nil {
+		t.Fatal(err)
+	}
+	ch := m.Notify(t.Context())
+	for notified(ch, 100*time.Millisecond) { // the reload's own wake-up
+	}
+	if _, err := um.Systemctl(t.Context(), "start", "not-fleets.service"); err != nil {
+		t.Fatal(err)
+	}
+	if notified(ch, 300*time.Millisecond) {
+		t.Fatal("woken by a unit that is not fleet's")
+	}
+	if err := m.Start(t.Context(), "mine.service"); err != nil {
+		t.Fatal(err)
+	}
+	if !notified(ch, 5*time.Second) {
+		t.Fatal("not woken by fleet's unit")
+	}
+}
+
+func TestInstallEnablesAtRuntimeAndRemoveUndoes(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, nil)
+	install(t, m, "wanted.service", "[Service]\nExecStart=/bin/sleep 600\n\n[Install]\nWantedBy=default.target\n")
+	links := filepath.Join(um.RuntimeDir(), "systemd", "user")
+	wants := filepath.Join(links, "default.target.wants", "wanted.service")
+	for _, p := range []string{filepath.Join(links, "wanted.service"), wants} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Fatalf("after WriteUnit: %v", err)
+		}
+	}
+	if out, _ := um.Systemctl(t.Context(), "is-enabled", "wanted.service"); strings.TrimSpace(string(out)) != "enabled-runtime" {
+		t.Fatalf("is-enabled = %q, want enabled-runtime", out)
+	}
+	if err := m.RemoveUnit(t.Context(), "wanted.service"); err != nil {
+		t.Fatalf("RemoveUnit: %v", err)
+	}
+	for _, p := range []string{filepath.Join(links, "wanted.service"), wants, filepath.Join(m.Config().UnitDir, "wanted.service")} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there after RemoveUnit (%v)", p, err)
+		}
+	}
+}
+
+func TestLeftoverUnitsReportedOnOpen(t *testing.T) {
+	um := sharedManager(t)
+	first := open(t, um, nil)
+	dir := first.Config().UnitDir
+	install(t, first, "left.service", "[Service]\nExecStart=/bin/sleep 600\n")
+	if err := first.Start(t.Context(), "left.service"); err != nil {
+		t.Fatal(err)
+	}
+	waitUnit(t, first, "left.service", active)
+	// A file fleet wrote but never linked (it crashed in between).
+	unlinked := []byte("[Service]\nExecStart=/bin/true\n")
+	if err := os.WriteFile(filepath.Join(dir, "unlinked.service"), unlinked, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Files that are not units are not fleet's.
+	for _, junk := range []string{".fleet-123.tmp", "README"} {
+		if err := os.WriteFile(filepath.Join(dir, junk), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := open(t, um, func(c *systemd.Config) { c.UnitDir = dir })
+	list, err := second.Units(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "left.service" || list[1].Name != "unlinked.service" {
+		t.Fatalf("Units after reopening = %+v, want left.service and unlinked.service", list)
+	}
+	if !list[0].Running() || list[1].LoadState != core.LoadNotFound || list[1].Hash != core.HashBytes(unlinked) {
+		t.Fatalf("Units after reopening = %+v; want left running, unlinked not-found with its hash", list)
+	}
+}

@@ -1,0 +1,128 @@
+package systemd
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// unitDir is the directory fleet owns. Every path it hands out is a valid unit
+// name joined to the directory, checked to stay inside it.
+type unitDir struct {
+	path string // absolute and clean
+}
+
+// unitFile is one file found in the directory.
+type unitFile struct {
+	name string
+	hash core.Hash
+}
+
+// file returns the path of name's unit file, refusing any name that is not a
+// valid unit name or would leave the directory.
+func (d unitDir) file(name string) (string, error) {
+	if err := core.ValidateName(name); err != nil {
+		return "", err
+	}
+	p := filepath.Join(d.path, name)
+	if filepath.Dir(p) != d.path || filepath.Base(p) != name {
+		return "", &core.NameError{Name: name, Reason: "name would leave fleet's unit directory"}
+	}
+	return p, nil
+}
+
+// write replaces name's file atomically: a temporary file in the same directory
+// (whose name is never a valid unit name), then a rename.
+func (d unitDir) write(name string, data []byte) error {
+	p, err := d.file(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.path, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(d.path, ".fleet-*.tmp")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
+		return errors.Join(err, os.Remove(tmp.Name()))
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return errors.Join(err, os.Remove(tmp.Name()))
+	}
+	return nil
+}
+
+// has reports whether name has a regular file in the directory.
+func (d unitDir) has(name string) (bool, error) {
+	p, err := d.file(name)
+	if err != nil {
+		return false, err
+	}
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return fi.Mode().IsRegular(), nil
+}
+
+// remove deletes name's file; a file already gone is not an error.
+func (d unitDir) remove(name string) error {
+	p, err := d.file(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// list returns the unit files in the directory, sorted by name, with the hash
+// of their bytes. Anything else in it (temporary files, other names, links,
+// directories) is skipped. A missing directory is empty.
+func (d unitDir) list() ([]unitFile, error) {
+	entries, err := os.ReadDir(d.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]unitFile, 0, len(entries))
+	for _, e := range entries {
+		if !e.Type().IsRegular() || core.ValidateName(e.Name()) != nil {
+			continue
+		}
+		data, err := readNoFollow(filepath.Join(d.path, e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed while listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, unitFile{name: e.Name(), hash: core.HashBytes(data)})
+	}
+	return out, nil
+}
+
+// readNoFollow reads a file, refusing to follow a symbolic link put in its place.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}

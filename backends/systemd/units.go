@@ -1,0 +1,184 @@
+package systemd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// WriteUnit writes a unit's file into fleet's directory and links it into the
+// manager at runtime (enabling it at runtime too when it has an [Install]
+// section). It takes effect after Reload. If linking or enabling fails, the file
+// is removed again and the error returned.
+func (m *Manager) WriteUnit(ctx context.Context, name string, contents []byte) error {
+	path, err := m.dir.file(name)
+	if err != nil {
+		return fmt.Errorf("systemd: write unit: %w", err)
+	}
+	if len(contents) > core.MaxUnitFileSize {
+		return &core.UnitFileError{File: name, Reason: fmt.Sprintf("file is %d bytes, larger than the limit of %d", len(contents), core.MaxUnitFileSize)}
+	}
+	if bytes.IndexByte(contents, 0) >= 0 {
+		return &core.UnitFileError{File: name, Reason: "file contains a NUL byte"}
+	}
+	c, err := m.current()
+	if err != nil {
+		return err
+	}
+	if err := m.dir.write(name, contents); err != nil {
+		return fmt.Errorf("systemd: write unit %s: %w", name, err)
+	}
+	m.track(name, true)
+	if err := m.link(ctx, c, name, path, hasInstall(contents)); err != nil {
+		m.track(name, false)
+		return errors.Join(err, m.dir.remove(name))
+	}
+	return nil
+}
+
+// link makes the manager see the file (LinkUnitFiles, runtime, forced) and, for
+// a unit with [Install], enables it at runtime; a failed enable is undone.
+func (m *Manager) link(ctx context.Context, c *conn, name, path string, install bool) error {
+	cctx, cancel := m.callCtx(ctx)
+	defer cancel()
+	if _, err := c.sd.LinkUnitFilesContext(cctx, []string{path}, true, true); err != nil {
+		return c.wrapCallErr(err, "link %s", path)
+	}
+	if !install {
+		return nil
+	}
+	if _, _, err := c.sd.EnableUnitFilesContext(cctx, []string{name}, true, true); err != nil {
+		err = c.wrapCallErr(err, "enable %s", name)
+		if _, derr := c.sd.DisableUnitFilesContext(cctx, []string{name}, true); derr != nil {
+			err = errors.Join(err, c.wrapCallErr(derr, "undo link of %s", name))
+		}
+		return err
+	}
+	return nil
+}
+
+// hasInstall reports whether a unit file has an [Install] section header.
+func hasInstall(contents []byte) bool {
+	for line := range bytes.Lines(contents) {
+		if string(bytes.TrimSpace(line)) == "[Install]" {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveUnit stops the unit (waiting for the stop job, bounded by JobTimeout),
+// disables it, resets its failed state and removes its file. If any step before
+// the removal fails, the file is kept so that a later call can retry. A unit
+// without a file in fleet's directory is not fleet's: nothing is done.
+func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
+	ok, err := m.dir.has(name)
+	if err != nil {
+		return fmt.Errorf("systemd: remove unit: %w", err)
+	}
+	if !ok {
+		m.track(name, false)
+		return nil
+	}
+	c, err := m.current()
+	if err != nil {
+		return err
+	}
+	result, err := m.submit(ctx, c, opStop, name)
+	if err != nil {
+		return fmt.Errorf("%w (unit file kept)", err)
+	}
+	if result != nil {
+		if err := m.wait(ctx, c, opStop, name, result); err != nil {
+			return fmt.Errorf("%w (unit file kept)", err)
+		}
+	}
+	if err := m.unlink(ctx, c, name); err != nil {
+		return fmt.Errorf("%w (unit file kept)", err)
+	}
+	if err := m.dir.remove(name); err != nil {
+		return fmt.Errorf("systemd: remove unit file %s: %w", name, err)
+	}
+	m.track(name, false)
+	return nil
+}
+
+// unlink disables a stopped unit at runtime (which also removes its link) and
+// resets its failed state. A unit systemd does not know (a file fleet wrote
+// but never linked) has nothing to undo.
+func (m *Manager) unlink(ctx context.Context, c *conn, name string) error {
+	cctx, cancel := m.callCtx(ctx)
+	defer cancel()
+	if _, err := c.sd.DisableUnitFilesContext(cctx, []string{name}, true); err != nil && dbusErrorName(err) != errNoSuchUnit {
+		return c.wrapCallErr(err, "disable %s", name)
+	}
+	if err := c.sd.ResetFailedUnitContext(cctx, name); err != nil && dbusErrorName(err) != errNoSuchUnit {
+		return c.wrapCallErr(err, "reset-failed %s", name)
+	}
+	return nil
+}
+
+// Reload makes the manager re-read every unit file (one daemon-reload; the
+// caller batches writes and removals before it).
+func (m *Manager) Reload(ctx context.Context) error {
+	c, err := m.current()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := m.callCtx(ctx)
+	defer cancel()
+	if err := c.sd.ReloadContext(cctx); err != nil {
+		return c.wrapCallErr(err, "daemon-reload")
+	}
+	return nil
+}
+
+// Units lists every unit whose file is in fleet's directory, sorted by name,
+// with the hash of its file and its states from one ListUnitsByNames call. A
+// unit systemd does not know is reported with LoadState "not-found".
+func (m *Manager) Units(ctx context.Context) ([]core.UnitStatus, error) {
+	gen := m.trackedGen()
+	files, err := m.dir.list()
+	if err != nil {
+		return nil, fmt.Errorf("systemd: list %s: %w", m.dir.path, err)
+	}
+	m.setTracked(files, gen)
+	out := make([]core.UnitStatus, len(files))
+	if len(files) == 0 {
+		return out, nil
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.name
+		out[i] = core.UnitStatus{Name: f.name, Hash: f.hash, LoadState: core.LoadNotFound, ActiveState: core.ActiveInactive, SubState: "dead"}
+	}
+	c, err := m.current()
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := m.callCtx(ctx)
+	defer cancel()
+	states, err := c.sd.ListUnitsByNamesContext(cctx, names)
+	if err != nil {
+		return nil, c.wrapCallErr(err, "list %d units", len(names))
+	}
+	// systemd answers one entry per name, in order; an alias comes back under
+	// the name of the unit it points to, so pair by position when it can.
+	byName := make(map[string]int, len(names))
+	for i, n := range names {
+		byName[n] = i
+	}
+	for j, s := range states {
+		i, ok := byName[s.Name]
+		if len(states) == len(names) {
+			i, ok = j, true
+		}
+		if ok {
+			out[i].LoadState, out[i].ActiveState, out[i].SubState = s.LoadState, s.ActiveState, s.SubState
+		}
+	}
+	return out, nil
+}
