@@ -153,7 +153,6 @@ func (c *Cluster) Heal() {
 	for _, m := range c.machines {
 		if !m.up {
 			c.ReturnMachine(m.ID)
-			continue
 		}
 		if m.partitioned {
 			c.Partition(m.ID, false)

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -169,11 +170,12 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 // non-global units and eligible globals.
 func (c *Cluster) machineUnits(s *checkSnapshot, placed map[string][]*core.SchedUnit) map[string][]*core.SchedUnit {
 	var globals []*core.SchedUnit
-	for _, n := range c.unitNames() {
-		if r := c.units[n]; r.Global {
+	for _, r := range c.units {
+		if r.Global {
 			globals = append(globals, &r.SchedUnit)
 		}
 	}
+	sort.Slice(globals, func(i, j int) bool { return globals[i].Name < globals[j].Name })
 	out := make(map[string][]*core.SchedUnit, len(s.ids))
 	for _, id := range s.ids {
 		p := placed[id]
@@ -237,20 +239,17 @@ func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit
 	if !m.MatchMetadata(r.Metadata) {
 		return "MachineMetadata does not match"
 	}
-	have := map[string]bool{}
-	for _, v := range units {
-		have[v.Name] = true
-	}
 	for _, peer := range r.MachineOf {
-		if !have[peer] {
+		if !slices.ContainsFunc(units, func(v *core.SchedUnit) bool { return v.Name == peer }) {
 			return "MachineOf peer " + peer + " is not there"
 		}
 	}
+	// Only globs make conflicts and replacements: skip the pairs without any.
 	for _, v := range units {
-		if core.ConflictsWith(u.Name, r, v.Name, v.Req) {
+		if (len(r.Conflicts) > 0 || len(v.Req.Conflicts) > 0) && core.ConflictsWith(u.Name, r, v.Name, v.Req) {
 			return "conflicts with " + v.Name
 		}
-		if core.ReplacesUnit(v.Name, v.Req, u.Name, r) {
+		if len(v.Req.Replaces) > 0 && core.ReplacesUnit(v.Name, v.Req, u.Name, r) {
 			return "replaced by " + v.Name
 		}
 	}

@@ -1,0 +1,233 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// The fault levels of a generated scenario.
+const (
+	FaultsNone  = "none"
+	FaultsLight = "light"
+	FaultsHeavy = "heavy"
+)
+
+// faultProfile is how often faults strike and how far machine clocks drift.
+type faultProfile struct {
+	every time.Duration // mean time between two faults
+	skew  time.Duration // bound of each machine's clock offset
+}
+
+var faultProfiles = map[string]faultProfile{
+	FaultsNone:  {},
+	FaultsLight: {every: 20 * time.Second, skew: 100 * time.Millisecond},
+	FaultsHeavy: {every: 4 * time.Second, skew: time.Second},
+}
+
+// GenConfig describes a generated scenario. Zero fields take the defaults given.
+type GenConfig struct {
+	Machines int    // machines in the cluster (required, ≥ 1)
+	Engines  int    // machines that also run an engine (default 3, at most Machines)
+	Units    int    // units submitted and started
+	Seed     uint64 // decides the cluster, the units and the faults
+	// Faults is FaultsNone (default), FaultsLight or FaultsHeavy.
+	Faults string
+	// Duration is the virtual time of the fault phase (default 5 min).
+	Duration time.Duration
+	// Backend makes the registry (default MemoryBackend).
+	Backend BackendFactory
+	// ConvergeMax bounds each wait for convergence in virtual time (default 10 min).
+	ConvergeMax time.Duration
+	// Trace, if set, receives every trace line as it happens.
+	Trace io.Writer
+}
+
+func (g *GenConfig) defaults() error {
+	if g.Machines < 1 {
+		return fmt.Errorf("sim: generate: %d machines, want at least 1", g.Machines)
+	}
+	if g.Units < 0 {
+		return fmt.Errorf("sim: generate: %d units, want at least 0", g.Units)
+	}
+	if g.Engines == 0 {
+		g.Engines = 3
+	}
+	g.Engines = min(max(g.Engines, 1), g.Machines)
+	if g.Faults == "" {
+		g.Faults = FaultsNone
+	}
+	if _, ok := faultProfiles[g.Faults]; !ok {
+		return fmt.Errorf("sim: generate: faults %q, want %s, %s or %s", g.Faults, FaultsNone, FaultsLight, FaultsHeavy)
+	}
+	if g.Duration == 0 {
+		g.Duration = 5 * time.Minute
+	}
+	if g.ConvergeMax == 0 {
+		g.ConvergeMax = 10 * time.Minute
+	}
+	if g.Duration < 0 || g.ConvergeMax < 0 {
+		return errors.New("sim: generate: durations must not be negative")
+	}
+	return nil
+}
+
+// Generate builds a cluster from cfg and runs it in four phases, stopping at the
+// first broken invariant: machines join; the units are submitted and started and
+// the cluster converges; faults drawn from the seed strike for cfg.Duration
+// (safety); then every fault heals and the cluster must converge again
+// (liveness). The report says what happened. An error means the scenario could
+// not be set up; a broken invariant is in the report, not an error.
+func Generate(cfg GenConfig) (Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return Report{}, err
+	}
+	wall := time.Now()
+	prof := faultProfiles[cfg.Faults]
+	c, err := New(Config{Seed: cfg.Seed, Backend: cfg.Backend, MaxSkew: prof.skew})
+	if err != nil {
+		return Report{}, fmt.Errorf("sim: generate: %w", err)
+	}
+	defer c.Close()
+	if cfg.Trace != nil {
+		// Errors of a trace writer are its owner's to report (bufio keeps them).
+		fmt.Fprintf(cfg.Trace, "# seed %d\n", cfg.Seed)
+		c.TraceTo(cfg.Trace)
+	}
+	g := &generator{cfg: cfg, prof: prof, c: c, rng: c.Rand(), faults: map[string]int{}}
+	rep := Report{Seed: cfg.Seed, Config: cfg, Backend: c.backend.Name}
+	if err := g.run(&rep); err != nil {
+		return Report{}, err
+	}
+	rep.finish(c, g.faults, time.Since(wall))
+	return rep, nil
+}
+
+// generator holds the state of one generated scenario.
+type generator struct {
+	cfg    GenConfig
+	prof   faultProfile
+	c      *Cluster
+	rng    *rand.Rand
+	plain  []string       // plain units, the peers MachineOf units follow
+	faults map[string]int // faults injected, by kind
+}
+
+// run runs the phases; the first broken invariant ends the run early, with
+// rep.Stopped naming the phase.
+func (g *generator) run(rep *Report) error {
+	c := g.c
+	if err := g.addMachines(); err != nil {
+		return err
+	}
+	if c.RunFor(time.Second) != nil {
+		rep.Stopped = "join"
+		return nil
+	}
+	if err := g.submitUnits(); err != nil {
+		return err
+	}
+	d, err := c.RunUntilConverged(g.cfg.ConvergeMax, time.Second)
+	rep.InitialConvergence = d
+	if err != nil {
+		rep.Stopped = "initial convergence"
+		return nil
+	}
+	end := c.Now().Add(g.cfg.Duration)
+	g.scheduleFaults(end)
+	if c.RunUntil(end, nil) != nil {
+		rep.Stopped = "faults"
+		return nil
+	}
+	c.Heal()
+	d, err = c.RunUntilConverged(g.cfg.ConvergeMax, time.Second)
+	rep.HealConvergence = d
+	if err != nil {
+		rep.Stopped = "convergence after healing"
+	}
+	return nil
+}
+
+// Machine metadata values; generated units ask for them.
+var (
+	genRegions = []string{"us-east", "us-west", "eu-central"}
+	genDisks   = []string{"ssd", "hdd"}
+)
+
+// addMachines adds the machines, IDs zero-padded so that they sort by number,
+// each with a region and a disk kind; the engines are spread evenly.
+func (g *generator) addMachines() error {
+	n := g.cfg.Machines
+	width := len(strconv.Itoa(n))
+	engine := make(map[int]bool, g.cfg.Engines)
+	for i := range g.cfg.Engines {
+		engine[i*n/g.cfg.Engines] = true
+	}
+	for i := range n {
+		md := map[string]string{
+			"region": genRegions[g.rng.IntN(len(genRegions))],
+			"disk":   genDisks[g.rng.IntN(len(genDisks))],
+		}
+		if _, err := g.c.AddMachine(fmt.Sprintf("m%0*d", width, i+1), md, engine[i]); err != nil {
+			return fmt.Errorf("sim: generate: %w", err)
+		}
+	}
+	return nil
+}
+
+// submitUnits submits and starts the units: mostly plain services; some that ask
+// for machine metadata; some in small groups that conflict with each other; some
+// that follow a plain unit (MachineOf); and a few global units.
+func (g *generator) submitUnits() error {
+	n := g.cfg.Units
+	globals := 0
+	if n >= 10 {
+		globals = 1 + min(2, n/20000)
+	}
+	width := len(strconv.Itoa(max(n-1, 0)))
+	conflicts := 0
+	for i := range n {
+		var name, xfleet string
+		switch r := g.rng.IntN(100); {
+		case i < globals:
+			name, xfleet = fmt.Sprintf("global-%d.service", i), "Global=true"
+		case r < 80 || (r >= 94 && len(g.plain) == 0):
+			name = fmt.Sprintf("app-%0*d.service", width, i)
+			g.plain = append(g.plain, name)
+		case r < 88:
+			name, xfleet = fmt.Sprintf("meta-%0*d.service", width, i), g.metadataRequirement()
+		case r < 94:
+			group := conflicts / 3
+			conflicts++
+			name = fmt.Sprintf("db-g%d-%0*d.service", group, width, i)
+			xfleet = fmt.Sprintf("Conflicts=db-g%d-*.service", group)
+		default:
+			name = fmt.Sprintf("side-%0*d.service", width, i)
+			xfleet = "MachineOf=" + g.plain[g.rng.IntN(len(g.plain))]
+		}
+		body := defaultUnit
+		if xfleet != "" {
+			body += "\n[X-Fleet]\n" + xfleet + "\n"
+		}
+		if err := g.c.SubmitAndStart(name, []byte(body)); err != nil {
+			return fmt.Errorf("sim: generate: unit %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// metadataRequirement draws a MachineMetadata requirement: one region, the fast
+// disks, or both.
+func (g *generator) metadataRequirement() string {
+	region := "MachineMetadata=region=" + genRegions[g.rng.IntN(len(genRegions))]
+	switch g.rng.IntN(3) {
+	case 0:
+		return region
+	case 1:
+		return "MachineMetadata=disk=ssd"
+	}
+	return region + "\nMachineMetadata=disk=ssd"
+}
