@@ -21,4 +21,4 @@ lint:
 
 # The main job until fleetd exists: a simulated cluster running an example scenario.
 sim:
-	$(GO) run ./cmd/fleetsim run examples/scenarios/failover.txt
+	$(GO) run ./cmd/fleetsim run --check examples/scenarios/failover.txt

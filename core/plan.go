@@ -32,7 +32,9 @@ type planner struct {
 	evicted  map[string]eviction
 	byMeta   map[string][]*machineModel
 	failed   map[string]bool
-	plan     Plan
+	// chain holds the units of the chain of displacements under way.
+	chain map[string]bool
+	plan  Plan
 }
 
 // PlanSchedule computes the engine's decisions for a snapshot: remove placements
@@ -48,6 +50,7 @@ func PlanSchedule(s Snapshot) Plan {
 		evicted:  map[string]eviction{},
 		byMeta:   map[string][]*machineModel{},
 		failed:   map[string]bool{},
+		chain:    map[string]bool{},
 	}
 	for i := range s.Units {
 		u := &s.Units[i]
@@ -64,8 +67,9 @@ func PlanSchedule(s Snapshot) Plan {
 
 	retarget := p.admitPlacements(s.Placements)
 	p.placeGlobals()
-	p.checkPlaced()
-	p.placeGlobals()
+	for p.checkPlaced() {
+		p.placeGlobals()
+	}
 	p.heap = append(loadHeap(nil), p.order...)
 	for i, m := range p.heap {
 		m.heapIndex = i
@@ -86,7 +90,9 @@ func (p *planner) unschedule(unit, from, reason string) {
 
 // admitPlacements keeps the placements that are still wanted on live machines and
 // returns the target-state updates they need. Placements on machines that went
-// away are remembered, to be rescheduled in this pass.
+// away, or with old contents, are remembered, to be rescheduled in this pass.
+// A unit keeps one placement, a current one if it has one; the others are
+// removed as duplicates.
 func (p *planner) admitPlacements(in []Placement) []Decision {
 	ps := append([]Placement(nil), in...)
 	sortPlacements(ps)
@@ -105,11 +111,21 @@ func (p *planner) admitPlacements(in []Placement) []Decision {
 			p.unschedule(pl.Unit, pl.Machine, "target state inactive")
 		case u.Invalid != "":
 			p.unschedule(pl.Unit, pl.Machine, u.Invalid)
-		case m == nil:
-			p.evicted[u.Name] = eviction{from: pl.Machine, reason: fmt.Sprintf("machine %s went away", pl.Machine)}
-		case pl.Hash != u.Hash:
-			p.evicted[u.Name] = eviction{from: pl.Machine, reason: "contents changed"}
+		case m == nil || pl.Hash != u.Hash:
+			if _, dup := p.evicted[u.Name]; dup {
+				p.unschedule(pl.Unit, pl.Machine, "duplicate placement")
+				continue
+			}
+			reason := "contents changed"
+			if m == nil {
+				reason = fmt.Sprintf("machine %s went away", pl.Machine)
+			}
+			p.evicted[u.Name] = eviction{from: pl.Machine, reason: reason}
 		default:
+			if ev, dup := p.evicted[u.Name]; dup {
+				p.unschedule(u.Name, ev.from, "duplicate placement")
+				delete(p.evicted, u.Name)
+			}
 			m.add(u)
 			p.where[u.Name] = m
 			if pl.TargetState != u.TargetState {
@@ -150,8 +166,11 @@ func (p *planner) placeGlobals() {
 }
 
 // checkPlaced evicts placed units whose machine no longer suits them, in name
-// order, until nothing changes: the earlier of two conflicting units stays.
-func (p *planner) checkPlaced() {
+// order, until nothing changes: the earlier of two conflicting units stays. It
+// reports whether it evicted any, since that can change which global units run
+// where (and a unit may need a global peer).
+func (p *planner) checkPlaced() bool {
+	evicted := false
 	for changed := true; changed; {
 		changed = false
 		for _, n := range p.names {
@@ -164,10 +183,11 @@ func (p *planner) checkPlaced() {
 				m.remove(n)
 				delete(p.where, n)
 				p.evicted[n] = eviction{from: m.state.ID, reason: reason}
-				changed = true
+				changed, evicted = true, true
 			}
 		}
 	}
+	return evicted
 }
 
 // ableToRun says why unit u cannot run on m, or "" if it can. With staying set,
@@ -215,7 +235,7 @@ func (p *planner) ableToRun(u *SchedUnit, m *machineModel, staying bool) string 
 		}
 	}
 	if with != "" {
-		return fmt.Sprintf("replaced by %s", with)
+		return fmt.Sprintf("%s replaces it", with)
 	}
 	return ""
 }
@@ -324,18 +344,48 @@ func (p *planner) victimsOf(u *SchedUnit, m *machineModel) []*SchedUnit {
 }
 
 // displace moves victim off m to its best other eligible machine, honouring the
-// victim's own constraints, or unschedules it if there is none.
+// victim's own constraints, or unschedules it if there is none. The units the
+// victim replaces on its new machine are displaced in turn, and so are the units
+// on m that need the victim there (MachineOf): they follow it or are
+// unscheduled. A unit that a chain of displacements reaches again (a cycle of
+// Replaces) is unscheduled instead, so every chain ends.
 func (p *planner) displace(victim *SchedUnit, m *machineModel, reason string) {
+	if p.where[victim.Name] != m {
+		return // already moved by an earlier displacement in this chain
+	}
 	m.remove(victim.Name)
 	p.heap.fix(m)
 	delete(p.where, victim.Name)
 	p.evicted[victim.Name] = eviction{from: m.state.ID, reason: reason}
-	to, why := p.choose(victim, m)
-	if to == nil {
-		p.fail(victim, why)
+	if p.chain[victim.Name] {
+		p.fail(victim, "displaced again by a cycle of Replaces")
 		return
 	}
-	p.assign(victim, to, "")
+	p.chain[victim.Name] = true
+	defer delete(p.chain, victim.Name)
+	if to, why := p.choose(victim, m); to == nil {
+		p.fail(victim, why)
+	} else {
+		p.assign(victim, to, "")
+		for _, v := range p.victimsOf(victim, to) {
+			p.displace(v, to, fmt.Sprintf("replaced by %s", victim.Name))
+		}
+	}
+	for _, dep := range p.dependents(victim.Name, m) {
+		p.displace(dep, m, fmt.Sprintf("%s (peer %s)", reason, victim.Name))
+	}
+}
+
+// dependents lists, by name, the units placed on m that need peer there.
+func (p *planner) dependents(peer string, m *machineModel) []*SchedUnit {
+	var out []*SchedUnit
+	for _, u := range m.placed {
+		if contains(u.Req.MachineOf, peer) {
+			out = append(out, u)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // choose returns the least-loaded machine (ties by ID) that can run u, other than
