@@ -1,0 +1,108 @@
+package etcd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"maps"
+
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// The stored values are small JSON objects with explicit field names. Decoding
+// rejects unknown fields, so that a foreign or newer value is reported with its
+// key instead of being half-read.
+
+// unitValue is the value of unit/local/<name> and unit/global/<name>.
+type unitValue struct {
+	Hash   core.Hash     `json:"hash"`
+	Target core.JobState `json:"target"`
+}
+
+// placementValue is the value of sched/<machine>/<unit>.
+type placementValue struct {
+	Hash   core.Hash     `json:"hash"`
+	Target core.JobState `json:"target"`
+}
+
+// machineValue is the value of machine/<id>: the machine's record plus the
+// session that holds it.
+type machineValue struct {
+	Session       string            `json:"session"`
+	PublicIP      string            `json:"publicIP,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	DisableEngine bool              `json:"disableEngine,omitempty"`
+	Version       string            `json:"version,omitempty"`
+}
+
+// stateValue is the value of state/<machine>/<unit>.
+type stateValue struct {
+	Hash   core.Hash `json:"hash"`
+	Load   string    `json:"load"`
+	Active string    `json:"active"`
+	Sub    string    `json:"sub"`
+}
+
+// leaderValue is the value of the leader key.
+type leaderValue struct {
+	Engine string `json:"engine"`
+}
+
+// encode marshals v; the types above cannot fail to marshal.
+func encode(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("etcd: encoding a fixed value type: " + err.Error())
+	}
+	return string(b)
+}
+
+// decode unmarshals the value of key into v, naming the key on failure.
+func decode(key string, value []byte, v any) error {
+	if err := strictUnmarshal(value, v); err != nil {
+		return &ValueError{Key: key, Reason: "cannot decode value: " + err.Error()}
+	}
+	return nil
+}
+
+func newMachineValue(m core.MachineState, session string) machineValue {
+	return machineValue{
+		Session:       session,
+		PublicIP:      m.PublicIP,
+		Metadata:      maps.Clone(m.Metadata),
+		DisableEngine: m.Capabilities.DisableEngine,
+		Version:       m.Version,
+	}
+}
+
+func (v machineValue) state(id string) core.MachineState {
+	return core.MachineState{
+		ID:           id,
+		PublicIP:     v.PublicIP,
+		Metadata:     v.Metadata,
+		Capabilities: core.Capabilities{DisableEngine: v.DisableEngine},
+		Version:      v.Version,
+	}
+}
+
+func decodeUnit(key, name string, global bool, value []byte) (core.Unit, error) {
+	var v unitValue
+	if err := decode(key, value, &v); err != nil {
+		return core.Unit{}, err
+	}
+	return core.Unit{Name: name, Hash: v.Hash, TargetState: v.Target, Global: global}, nil
+}
+
+// strictUnmarshal decodes one JSON value into v, rejecting unknown fields and
+// trailing data.
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
