@@ -18,6 +18,7 @@ type genOptions struct {
 	cfg     sim.GenConfig
 	seedSet bool
 	trace   string
+	backend string
 }
 
 func newGenCmd(s streams) *cobra.Command {
@@ -45,6 +46,7 @@ func newGenCmd(s streams) *cobra.Command {
 	f.StringVar(&o.cfg.Faults, "faults", sim.FaultsLight, "fault level: none, light or heavy")
 	f.DurationVar(&o.cfg.Duration, "duration", 5*time.Minute, "virtual time of the fault phase")
 	f.StringVar(&o.trace, "trace", "", "write the whole trace to this file")
+	f.StringVar(&o.backend, "backend", "memory", "registry backend: memory, or etcd (embedded)")
 	return cmd
 }
 
@@ -73,6 +75,19 @@ func (o *genOptions) run() (err error) {
 			}
 		}()
 		o.cfg.Trace = w
+	}
+	switch o.backend {
+	case "memory":
+	case "etcd":
+		factory, stop := sim.LazyEtcdBackend()
+		defer func() {
+			if serr := stop(); serr != nil && err == nil {
+				err = fmt.Errorf("stop etcd: %w", serr)
+			}
+		}()
+		o.cfg.Backend = factory
+	default:
+		return fmt.Errorf("--backend %q: want memory or etcd", o.backend)
 	}
 	rep, err := sim.Generate(o.cfg)
 	if err != nil {

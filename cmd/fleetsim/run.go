@@ -12,11 +12,12 @@ import (
 // runOptions are the options of `fleetsim run`.
 type runOptions struct {
 	streams
-	files   []string
-	check   bool
-	verbose bool
-	seed    uint64
-	seedSet bool
+	files    []string
+	check    bool
+	verbose  bool
+	seed     uint64
+	seedSet  bool
+	backends map[string]sim.BackendFactory
 }
 
 func newRunCmd(s streams) *cobra.Command {
@@ -28,8 +29,9 @@ func newRunCmd(s streams) *cobra.Command {
 			"a command, optional input, \"----\", expected output, blank line) and prints\n" +
 			"each command with its output, in the same format. With --check each output\n" +
 			"must equal the expected one.",
-		Example: "  fleetsim run --check examples/scenarios/failover.txt",
-		Args:    cobra.MinimumNArgs(1),
+		Example: "  fleetsim run --check examples/scenarios/failover.txt\n" +
+			"  (a scenario's `cluster backend=etcd` runs it on an embedded etcd)",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
 			o.seedSet = cmd.Flags().Changed("seed")
@@ -43,7 +45,14 @@ func newRunCmd(s streams) *cobra.Command {
 	return cmd
 }
 
-func (o *runOptions) run() error {
+func (o *runOptions) run() (err error) {
+	etcdBackend, stopEtcd := sim.LazyEtcdBackend()
+	defer func() {
+		if serr := stopEtcd(); serr != nil && err == nil {
+			err = fmt.Errorf("stop etcd: %w", serr)
+		}
+	}()
+	o.backends = map[string]sim.BackendFactory{"etcd": etcdBackend}
 	failed := 0
 	for _, file := range o.files {
 		ok, err := o.runFile(file)
@@ -79,7 +88,7 @@ func (o *runOptions) runFile(file string) (bool, error) {
 		return false, err
 	}
 	fmt.Fprintf(o.out, "# seed %d: %s\n", seed, file)
-	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose}, o.printStep)
+	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose, Backends: o.backends}, o.printStep)
 	if err != nil {
 		return false, fmt.Errorf("run scenario: %w", err)
 	}
