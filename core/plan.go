@@ -32,6 +32,7 @@ type planner struct {
 	evicted  map[string]eviction
 	byMeta   map[string][]*machineModel
 	failed   map[string]bool
+	replaces *ReplaceGraph
 	// chain holds the units of the chain of displacements under way.
 	chain map[string]bool
 	plan  Plan
@@ -52,11 +53,14 @@ func PlanSchedule(s Snapshot) Plan {
 		failed:   map[string]bool{},
 		chain:    map[string]bool{},
 	}
+	all := make([]*SchedUnit, len(s.Units))
 	for i := range s.Units {
 		u := &s.Units[i]
 		p.units[u.Name] = u
 		p.names = append(p.names, u.Name)
+		all[i] = u
 	}
+	p.replaces = NewReplaceGraph(all)
 	sort.Strings(p.names)
 	for _, m := range s.Machines {
 		mm := newMachineModel(m)
@@ -230,7 +234,7 @@ func (p *planner) ableToRun(u *SchedUnit, m *machineModel, staying bool) string 
 	}
 	with = ""
 	for _, v := range m.replacers {
-		if (with == "" || v.Name < with) && ReplacesUnit(v.Name, v.Req, u.Name, u.Req) {
+		if (with == "" || v.Name < with) && p.replaces.Replaces(v.Name, u.Name) {
 			with = v.Name
 		}
 	}
@@ -256,31 +260,47 @@ func (p *planner) placePending() {
 		}
 		pending = append(pending, u)
 	}
+	// A unit that fits nowhere is tried again after a round that placed something,
+	// since displacements in that round may have made room; it fails only when a
+	// whole round places nothing.
+	blocked := map[string]string{}
 	for progress := true; progress && len(pending) > 0; {
 		progress = false
 		var next []*SchedUnit
 		for _, u := range pending {
-			if p.waitsForPeer(u) {
+			if p.waitsForPeer(u, blocked) {
 				next = append(next, u)
 				continue
 			}
-			p.place(u)
+			m, reason := p.choose(u, nil)
+			if m == nil {
+				blocked[u.Name] = reason
+				next = append(next, u)
+				continue
+			}
+			delete(blocked, u.Name)
+			p.place(u, m)
 			progress = true
 		}
 		pending = next
 	}
 	for _, u := range pending {
-		p.fail(u, "waits for peers that cannot be placed: "+strings.Join(u.Req.MachineOf, ", "))
+		reason, ok := blocked[u.Name]
+		if !ok {
+			reason = "waits for peers that cannot be placed: " + strings.Join(u.Req.MachineOf, ", ")
+		}
+		p.fail(u, reason)
 	}
 }
 
 // waitsForPeer reports whether one of u's MachineOf peers is a unit that is not
-// placed yet but may be placed later in this pass.
-func (p *planner) waitsForPeer(u *SchedUnit) bool {
+// placed yet but may be placed later in this pass (it has not failed, and it did
+// not fit anywhere in the last round).
+func (p *planner) waitsForPeer(u *SchedUnit, blocked map[string]string) bool {
 	for _, peer := range u.Req.MachineOf {
 		pu := p.units[peer]
 		if pu != nil && !pu.Global && pu.TargetState != Inactive && pu.Invalid == "" && p.where[peer] == nil {
-			if !p.failed[peer] {
+			if _, stuck := blocked[peer]; !p.failed[peer] && !stuck {
 				return true
 			}
 		}
@@ -288,13 +308,9 @@ func (p *planner) waitsForPeer(u *SchedUnit) bool {
 	return false
 }
 
-// place puts u on the least-loaded eligible machine, or reports it unplaceable.
-func (p *planner) place(u *SchedUnit) {
-	m, reason := p.choose(u, nil)
-	if m == nil {
-		p.fail(u, reason)
-		return
-	}
+// place puts u on m, the machine chosen for it, and displaces the units it
+// replaces there.
+func (p *planner) place(u *SchedUnit, m *machineModel) {
 	p.assign(u, m, "")
 	for _, victim := range p.victimsOf(u, m) {
 		p.displace(victim, m, fmt.Sprintf("replaced by %s", u.Name))
@@ -335,7 +351,7 @@ func (p *planner) victimsOf(u *SchedUnit, m *machineModel) []*SchedUnit {
 	}
 	var out []*SchedUnit
 	for _, v := range m.placed {
-		if ReplacesUnit(u.Name, u.Req, v.Name, v.Req) {
+		if p.replaces.Replaces(u.Name, v.Name) {
 			out = append(out, v)
 		}
 	}

@@ -201,3 +201,27 @@ func TestPlanIsDeterministic(t *testing.T) {
 		t.Errorf("plans differ with input order:\n%s\n---\n%s", lines(a), lines(b))
 	}
 }
+
+func TestReplaceCyclesAreIgnored(t *testing.T) {
+	w := newWorld(t, "m1").
+		unit("a.service", "Replaces=b.service").
+		unit("b.service", "Replaces=c.service").
+		unit("c.service", "Replaces=a.service").
+		unit("d.service", "Replaces=a.service")
+	var all []*SchedUnit
+	for i := range w.snap.Units {
+		all = append(all, &w.snap.Units[i])
+	}
+	g := NewReplaceGraph(all)
+	for _, pair := range [][2]string{{"a.service", "b.service"}, {"b.service", "c.service"}, {"c.service", "a.service"}} {
+		if g.Replaces(pair[0], pair[1]) {
+			t.Errorf("%s replaces %s inside a cycle; want the relation ignored", pair[0], pair[1])
+		}
+	}
+	if !g.Replaces("d.service", "a.service") {
+		t.Error("d.service, outside the cycle, should replace a.service")
+	}
+	w.snap.Units = w.snap.Units[:3]
+	expectPlan(t, w.apply(), "schedule a.service to m1", "schedule b.service to m1", "schedule c.service to m1")
+	expectPlan(t, w.apply())
+}

@@ -222,20 +222,3 @@ func ConflictsWith(a string, ra Requirements, b string, rb Requirements) bool {
 	}
 	return false
 }
-
-// ReplacesUnit reports whether a's Replaces globs match b (and b's do not match a:
-// a mutual replace relation is ignored, as in fleet).
-func ReplacesUnit(a string, ra Requirements, b string, rb Requirements) bool {
-	if a == b {
-		return false
-	}
-	match := func(globs []string, n string) bool {
-		for _, g := range globs {
-			if globMatch(g, n) {
-				return true
-			}
-		}
-		return false
-	}
-	return match(ra.Replaces, b) && !match(rb.Replaces, a)
-}

@@ -83,13 +83,6 @@ func TestSpecifiersAndRelations(t *testing.T) {
 	if ConflictsWith("web@1.service", x, "web@1.service", x) {
 		t.Error("a unit never conflicts with itself")
 	}
-	a := Requirements{Replaces: []string{"old.service"}}
-	if !ReplacesUnit("new.service", a, "old.service", Requirements{}) {
-		t.Error("new should replace old")
-	}
-	if ReplacesUnit("new.service", a, "old.service", Requirements{Replaces: []string{"new.service"}}) {
-		t.Error("a mutual replace relation is ignored")
-	}
 }
 
 func TestMachineMatching(t *testing.T) {

@@ -97,6 +97,7 @@ type Cluster struct {
 
 	registryDown bool
 	units        map[string]*SchedUnitRecord
+	replaces     *core.ReplaceGraph // of units; nil when it must be rebuilt
 	leasing      leasing
 	trace        tracer
 	violations   []Violation
@@ -104,7 +105,10 @@ type Cluster struct {
 	expiredAt    map[string]time.Time
 	failovers    []Failover
 	unplaceable  map[string]string
-	ctx          context.Context
+	// planned says a leader pass ran after the last change an engine must see,
+	// so unplaceable is current.
+	planned bool
+	ctx     context.Context
 }
 
 // SchedUnitRecord is what the simulator remembers of a submitted unit.

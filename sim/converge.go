@@ -12,6 +12,9 @@ import (
 // a live machine (or reported unplaceable), and every up machine's systemd
 // running exactly its share, in its target states. If not, it says what differs.
 func (c *Cluster) Converged() (bool, string) {
+	if !c.planned {
+		return false, "no leader has planned since the last change"
+	}
 	s := c.snapshotForCheck()
 	if s == nil {
 		return false, "registry unreadable"

@@ -28,8 +28,10 @@ func (c *Cluster) wakeEngine(m *Machine, at time.Time) {
 	c.schedule(&event{at: at, kind: evEngine, machine: m, gen: m.gen})
 }
 
-// wakeEngines wakes every engine at time at, as a watch event would.
+// wakeEngines wakes every engine at time at, as a watch event would: something
+// changed that the engine must plan for.
 func (c *Cluster) wakeEngines(at time.Time) {
+	c.planned = false
 	for _, m := range c.engines {
 		c.wakeEngine(m, at)
 	}

@@ -134,6 +134,7 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 		}
 	}
 	c.unplaceable = now
+	c.planned = true
 	for _, d := range res.Decisions {
 		if d.Kind == core.Reschedule && strings.HasPrefix(d.Reason, "machine ") && strings.HasSuffix(d.Reason, " went away") {
 			lat := c.clock.Now().Sub(c.expiredAt[d.From])
@@ -222,16 +223,29 @@ func (c *Cluster) checkSchedule(s *checkSnapshot) {
 	for id, units := range c.machineUnits(s, placed) {
 		m := s.machines[id]
 		for _, u := range units {
-			if why := unableToRun(u, m, units); why != "" && !u.Global {
+			if why := unableToRun(u, m, units, c.replaceGraph()); why != "" && !u.Global {
 				c.violate(InvConstraints, "%s on %s: %s", u.Name, id, why)
 			}
 		}
 	}
 }
 
+// replaceGraph is the Replaces relation among the submitted units, rebuilt when
+// units are submitted or destroyed.
+func (c *Cluster) replaceGraph() *core.ReplaceGraph {
+	if c.replaces == nil {
+		all := make([]*core.SchedUnit, 0, len(c.units))
+		for _, n := range c.unitNames() {
+			all = append(all, &c.units[n].SchedUnit)
+		}
+		c.replaces = core.NewReplaceGraph(all)
+	}
+	return c.replaces
+}
+
 // unableToRun is the checker's own reading of the constraints: why u may not
 // share machine m with units (which may include u), or "".
-func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit) string {
+func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit, replaces *core.ReplaceGraph) string {
 	r := u.Req
 	if r.MachineID != "" && !m.MatchID(r.MachineID) {
 		return "MachineID " + r.MachineID + " does not match"
@@ -249,7 +263,7 @@ func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit
 		if (len(r.Conflicts) > 0 || len(v.Req.Conflicts) > 0) && core.ConflictsWith(u.Name, r, v.Name, v.Req) {
 			return "conflicts with " + v.Name
 		}
-		if len(v.Req.Replaces) > 0 && core.ReplacesUnit(v.Name, v.Req, u.Name, r) {
+		if len(v.Req.Replaces) > 0 && replaces.Replaces(v.Name, u.Name) {
 			return "replaced by " + v.Name
 		}
 	}
@@ -315,7 +329,7 @@ func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
 func (c *Cluster) checkChoice(s *checkSnapshot, units map[string][]*core.SchedUnit, u *core.SchedUnit, d core.Decision, exclude string) {
 	best, bestLoad := "", 0
 	for _, id := range s.ids {
-		if id == exclude || unableToRun(u, s.machines[id], units[id]) != "" {
+		if id == exclude || unableToRun(u, s.machines[id], units[id], c.replaceGraph()) != "" {
 			continue
 		}
 		if l := len(units[id]); best == "" || l < bestLoad {

@@ -1,0 +1,347 @@
+package core
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// Property tests of the scheduler alone: random snapshots (machines with
+// metadata, units with random [X-Fleet] rules, placements some of which are on
+// machines that went away) go through PlanSchedule, and the plan is checked
+// against the test's own reading of the rules (plan_prop_rules_test.go). By
+// default each property runs 1,000 cases from a fixed seed; RAPID_CHECKS or
+// -rapid.checks sets the count, RAPID_SEED or -rapid.seed the seed (0: random).
+
+const planChecks = 1000
+
+// TestPropPlanRespectsRules: after applying the plan, every placement is wanted,
+// unique, on a live machine, and breaks no constraint; every wanted unit is
+// placed or reported unplaceable, never both; a placement on a machine that went
+// away is moved or removed in the same plan.
+func TestPropPlanRespectsRules(t *testing.T) {
+	setRapidDefaults(t, planChecks)
+	rapid.Check(t, func(t *rapid.T) {
+		s := genSnapshot(t)
+		p := PlanSchedule(s)
+		after := applyPlan(t, s, p)
+		checkSchedule(t, s, after)
+		checkAccounted(t, s, after, p)
+		checkFailover(t, s, p)
+	})
+}
+
+// TestPropPlanLeastLoaded: every placement decision picks a least-loaded
+// eligible machine, ties broken by ID, as a brute-force search over all
+// machines finds it.
+func TestPropPlanLeastLoaded(t *testing.T) {
+	setRapidDefaults(t, planChecks)
+	rapid.Check(t, func(t *rapid.T) {
+		s := genSnapshot(t)
+		checkLeastLoaded(t, s, PlanSchedule(s))
+	})
+}
+
+// TestPropPlanFixpoint: planning again after applying a plan decides nothing
+// and finds the same units unplaceable.
+func TestPropPlanFixpoint(t *testing.T) {
+	setRapidDefaults(t, planChecks)
+	rapid.Check(t, func(t *rapid.T) {
+		s := genSnapshot(t)
+		p := PlanSchedule(s)
+		s2 := s
+		s2.Placements = applyPlan(t, s, p)
+		p2 := PlanSchedule(s2)
+		if len(p2.Decisions) > 0 {
+			t.Fatalf("second plan is not empty:\n%s\nfirst plan:\n%s", propLines(p2), propLines(p))
+		}
+		if a, b := unplaceableNames(p), unplaceableNames(p2); !reflect.DeepEqual(a, b) {
+			t.Fatalf("unplaceable units changed from %v to %v", a, b)
+		}
+	})
+}
+
+// TestPropPlanDeterministic: the plan does not depend on the order of the
+// snapshot's slices.
+func TestPropPlanDeterministic(t *testing.T) {
+	setRapidDefaults(t, planChecks)
+	rapid.Check(t, func(t *rapid.T) {
+		s := genSnapshot(t)
+		want := PlanSchedule(s)
+		shuffled := Snapshot{
+			Units:      rapid.Permutation(s.Units).Draw(t, "units order"),
+			Machines:   rapid.Permutation(s.Machines).Draw(t, "machines order"),
+			Placements: rapid.Permutation(s.Placements).Draw(t, "placements order"),
+		}
+		if got := PlanSchedule(shuffled); !reflect.DeepEqual(got, want) {
+			t.Fatalf("plan depends on input order:\n%s\n---\n%s", propLines(want), propLines(got))
+		}
+	})
+}
+
+// userChose records which of rapid's knobs the user set, by environment or
+// flag; it is read once, before setRapidDefaults changes the flags.
+var userChose = sync.OnceValue(func() map[string]bool {
+	chose := map[string]bool{}
+	for _, env := range []string{"RAPID_CHECKS", "RAPID_SEED"} {
+		if _, ok := os.LookupEnv(env); ok {
+			chose["rapid."+strings.ToLower(strings.TrimPrefix(env, "RAPID_"))] = true
+		}
+	}
+	flag.Visit(func(f *flag.Flag) { chose[f.Name] = true })
+	return chose
+})
+
+// setRapidDefaults makes rapid run checks cases in this test, drawn from a
+// fixed seed so that a default run is deterministic, unless the user chose the
+// count (RAPID_CHECKS, -rapid.checks) or the seed (RAPID_SEED, -rapid.seed;
+// 0 draws a random one).
+func setRapidDefaults(t *testing.T, checks int) {
+	for name, value := range map[string]string{"rapid.checks": strconv.Itoa(checks), "rapid.seed": "20260101"} {
+		if userChose()[name] {
+			continue
+		}
+		f := flag.Lookup(name)
+		if f == nil {
+			t.Fatalf("rapid registers no -%s flag", name)
+		}
+		old := f.Value.String()
+		if err := f.Value.Set(value); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Value.Set(old) })
+	}
+}
+
+// Unit names and globs come from small sets so that rules meet.
+var (
+	propNames = []string{"a.service", "b.service", "c.service", "db.service", "db-replica.service",
+		"web@1.service", "web@2.service", "web@3.service", "cache.service", "log.service", "mon.service", "x.service"}
+	propGlobs   = []string{"web@*.service", "%p@*.service", "a.service", "db*.service", "b.service", "*.service", "c.service"}
+	propGone    = []string{"deadbeef0000000000000000000000aa", "deadbeef0000000000000000000000bb"}
+	propPrefixs = []string{"3fa85f64", "3fa85f64", "9c0e1d2b", "e7a1c4d0"}
+)
+
+// genSnapshot draws a snapshot: up to six live machines, up to twelve units,
+// and placements of most of them, some stale, duplicated or on gone machines
+// (never two of one unit on one machine: the registry keys them so).
+func genSnapshot(t *rapid.T) Snapshot {
+	var s Snapshot
+	for i := range rapid.IntRange(0, 6).Draw(t, "machines") {
+		md := map[string]string{}
+		for _, k := range []string{"role", "disk"} {
+			if v := rapid.SampledFrom([]string{"", "front", "back", "ssd"}).Draw(t, k); v != "" {
+				md[k] = v
+			}
+		}
+		id := fmt.Sprintf("%s%024x", rapid.SampledFrom(propPrefixs).Draw(t, "id prefix"), uint64(i+1)*0x9e3779b97f4a7c15)
+		s.Machines = append(s.Machines, MachineState{ID: id, Metadata: md})
+	}
+	names := rapid.SliceOfNDistinct(rapid.SampledFrom(propNames), 0, 12, rapid.ID[string]).Draw(t, "units")
+	sort.Strings(names)
+	for _, n := range names {
+		s.Units = append(s.Units, genUnit(t, n, s.Machines))
+	}
+	seen := map[[2]string]bool{}
+	add := func(pl Placement) {
+		if k := [2]string{pl.Unit, pl.Machine}; !seen[k] {
+			seen[k] = true
+			s.Placements = append(s.Placements, pl)
+		}
+	}
+	for _, u := range s.Units {
+		for range rapid.SampledFrom([]int{1, 1, 0, 2}).Draw(t, "placements of "+u.Name) {
+			add(genPlacement(t, u.Unit, s.Machines))
+		}
+	}
+	for _, n := range rapid.SliceOfN(rapid.SampledFrom(propNames), 0, 2).Draw(t, "destroyed") {
+		if !slicesContainsName(s.Units, n) {
+			add(genPlacement(t, Unit{Name: n, Hash: "gone", TargetState: Launched}, s.Machines))
+		}
+	}
+	sortPlacementsForTest(s.Placements)
+	return s
+}
+
+func slicesContainsName(us []SchedUnit, n string) bool {
+	for _, u := range us {
+		if u.Name == n {
+			return true
+		}
+	}
+	return false
+}
+
+func sortPlacementsForTest(ps []Placement) {
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].Unit != ps[j].Unit {
+			return ps[i].Unit < ps[j].Unit
+		}
+		return ps[i].Machine < ps[j].Machine
+	})
+}
+
+// genUnit draws a unit with a valid combination of rules, specifiers expanded.
+func genUnit(t *rapid.T, name string, ms []MachineState) SchedUnit {
+	var r Requirements
+	globs := func(label string) []string {
+		return rapid.SliceOfN(rapid.SampledFrom(propGlobs), 1, 2).Draw(t, label)
+	}
+	switch rapid.SampledFrom([]string{"plain", "machineid", "global", "machineof", "conflicts", "replaces"}).Draw(t, "kind "+name) {
+	case "machineid":
+		ids := append([]string(nil), propGone...)
+		for _, m := range ms {
+			ids = append(ids, m.ID)
+		}
+		r.MachineID = rapid.SampledFrom(ids).Draw(t, "machine id")
+		if rapid.Bool().Draw(t, "short id") {
+			r.MachineID = r.MachineID[:ShortIDLength]
+		}
+	case "global":
+		r.Global = true
+		if rapid.Bool().Draw(t, "global conflicts") {
+			r.Conflicts = globs("conflicts")
+		}
+	case "machineof":
+		r.MachineOf = rapid.SliceOfNDistinct(rapid.SampledFrom(propNames), 1, 2, rapid.ID[string]).Draw(t, "peers")
+	case "conflicts":
+		r.Conflicts = globs("conflicts")
+	case "replaces":
+		r.Replaces = globs("replaces")
+	}
+	if rapid.Bool().Draw(t, "metadata "+name) {
+		r.Metadata = map[string][]string{}
+		r.Metadata["role"] = rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"front", "back"}), 1, 2, rapid.ID[string]).Draw(t, "roles")
+		if rapid.Bool().Draw(t, "disk") {
+			r.Metadata["disk"] = []string{"ssd"}
+		}
+	}
+	un, err := ParseUnitName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = r.ForUnit(un)
+	r.MachineOf = withoutSelf(r.MachineOf, name)
+	if err := r.validate(name); err != nil {
+		t.Fatalf("generator made invalid rules: %v", err)
+	}
+	u := SchedUnit{
+		Unit: Unit{Name: name, Hash: Hash("h-" + name), Global: r.Global,
+			TargetState: rapid.SampledFrom([]JobState{Launched, Launched, Loaded, Inactive}).Draw(t, "target "+name)},
+		Req: r,
+	}
+	if rapid.IntRange(0, 9).Draw(t, "invalid "+name) == 9 {
+		u.Invalid = "unit file cannot be parsed"
+	}
+	return u
+}
+
+func withoutSelf(peers []string, self string) []string {
+	var out []string
+	for _, p := range peers {
+		if p != self {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// genPlacement places u on a live or gone machine, sometimes with stale
+// contents or target state.
+func genPlacement(t *rapid.T, u Unit, ms []MachineState) Placement {
+	ids := append([]string(nil), propGone...)
+	for _, m := range ms {
+		ids = append(ids, m.ID, m.ID)
+	}
+	p := Placement{Unit: u.Name, Machine: rapid.SampledFrom(ids).Draw(t, "machine"), Hash: u.Hash, TargetState: u.TargetState}
+	if rapid.IntRange(0, 7).Draw(t, "stale hash") == 7 {
+		p.Hash = "old-" + u.Hash
+	}
+	if rapid.IntRange(0, 3).Draw(t, "stale target") == 3 {
+		p.TargetState = rapid.SampledFrom([]JobState{Launched, Loaded, Inactive}).Draw(t, "placed target")
+	}
+	return p
+}
+
+// applyPlan applies the decisions to the snapshot's placements, as a registry
+// would, and checks that each one is applicable.
+func applyPlan(t *rapid.T, s Snapshot, p Plan) []Placement {
+	type key struct{ unit, machine string }
+	have := map[key]Placement{}
+	for _, pl := range s.Placements {
+		have[key{pl.Unit, pl.Machine}] = pl
+	}
+	live := liveIDs(s)
+	place := func(d Decision) {
+		if !live[d.To] {
+			t.Fatalf("%s: %s is not a live machine", d, d.To)
+		}
+		have[key{d.Unit, d.To}] = Placement{Unit: d.Unit, Machine: d.To, Hash: d.Hash, TargetState: d.TargetState}
+	}
+	unplace := func(d Decision) {
+		if _, ok := have[key{d.Unit, d.From}]; !ok {
+			t.Fatalf("%s: %s is not placed on %s", d, d.Unit, d.From)
+		}
+		delete(have, key{d.Unit, d.From})
+	}
+	for _, d := range p.Decisions {
+		switch d.Kind {
+		case Schedule:
+			place(d)
+		case Unschedule:
+			unplace(d)
+		case Reschedule:
+			unplace(d)
+			place(d)
+		case Retarget:
+			if _, ok := have[key{d.Unit, d.To}]; !ok {
+				t.Fatalf("%s: %s is not placed on %s", d, d.Unit, d.To)
+			}
+			place(d)
+		default:
+			t.Fatalf("unknown decision %v", d)
+		}
+	}
+	out := make([]Placement, 0, len(have))
+	for _, pl := range have {
+		out = append(out, pl)
+	}
+	sortPlacementsForTest(out)
+	return out
+}
+
+func liveIDs(s Snapshot) map[string]bool {
+	live := map[string]bool{}
+	for _, m := range s.Machines {
+		live[m.ID] = true
+	}
+	return live
+}
+
+func propLines(p Plan) string {
+	var out []string
+	for _, d := range p.Decisions {
+		out = append(out, "  "+d.String())
+	}
+	for _, u := range p.Unplaceable {
+		out = append(out, "  "+u.String())
+	}
+	return strings.Join(out, "\n")
+}
+
+func unplaceableNames(p Plan) []string {
+	var out []string
+	for _, u := range p.Unplaceable {
+		out = append(out, u.Unit)
+	}
+	sort.Strings(out)
+	return out
+}
