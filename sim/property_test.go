@@ -20,8 +20,9 @@ import (
 // DESIGN.md true (the simulator checks them after each event); after healing,
 // the cluster must converge.
 //
-// By default they run 6,000 histories (2,000 per test) of about 60 actions
-// each, from a fixed seed, in about 30 s on two cores. RAPID_CHECKS or
+// By default they run 6,000 histories on the memory registry (2,000 per test)
+// and 60 on embedded etcd, of about 60 actions each, from a fixed seed, in
+// about 40 s on two cores. RAPID_CHECKS or
 // -rapid.checks sets the histories per test, RAPID_STEPS or -rapid.steps the
 // average actions per history, and RAPID_SEED or -rapid.seed the seed (0: a
 // random one). A failure shrinks to a short action list, saved under
@@ -44,7 +45,7 @@ const convergeBound = 6 * time.Minute
 func TestPropSpread(t *testing.T) {
 	setRapidDefaults(t, propChecks)
 	rapid.Check(t, func(t *rapid.T) {
-		h := newHistory(t, 2, 6, false)
+		h := newHistory(t, 2, 6, false, nil)
 		h.run(t, h.spreadActions())
 		h.converge(t)
 		h.checkSpread(t)
@@ -56,7 +57,7 @@ func TestPropSpread(t *testing.T) {
 func TestPropConstraints(t *testing.T) {
 	setRapidDefaults(t, propChecks)
 	rapid.Check(t, func(t *rapid.T) {
-		h := newHistory(t, 2, 5, true)
+		h := newHistory(t, 2, 5, true, nil)
 		h.run(t, h.constraintActions())
 		h.converge(t)
 	})
@@ -67,7 +68,25 @@ func TestPropConstraints(t *testing.T) {
 func TestPropFaults(t *testing.T) {
 	setRapidDefaults(t, propChecks)
 	rapid.Check(t, func(t *rapid.T) {
-		h := newHistory(t, 2, 5, true)
+		h := newHistory(t, 2, 5, true, nil)
+		actions := h.constraintActions()
+		actions["fault"] = func(t *rapid.T) { h.fault(t, h.allFaults()) }
+		h.run(t, actions)
+		h.converge(t)
+	})
+}
+
+// propEtcdChecks is the default number of histories run on embedded etcd: a
+// share of the property runs, since each etcd history costs more.
+const propEtcdChecks = 60
+
+// TestPropFaultsEtcd runs histories of TestPropFaults on the etcd registry (one
+// embedded server, a fresh key prefix per history).
+func TestPropFaultsEtcd(t *testing.T) {
+	setRapidDefaults(t, propEtcdChecks)
+	backend := sharedEtcd(t).Backend()
+	rapid.Check(t, func(t *rapid.T) {
+		h := newHistory(t, 2, 5, true, backend)
 		actions := h.constraintActions()
 		actions["fault"] = func(t *rapid.T) { h.fault(t, h.allFaults()) }
 		h.run(t, actions)
@@ -124,9 +143,9 @@ type history struct {
 // newHistory starts a cluster of minMach..maxMach-1 machines, one to three of
 // them running an engine, and lets it settle for a second so that every machine
 // is present before the first unit is placed.
-func newHistory(t *rapid.T, minMach, maxMach int, skew bool) *history {
+func newHistory(t *rapid.T, minMach, maxMach int, skew bool, backend BackendFactory) *history {
 	seed := rapid.Uint64().Draw(t, "seed")
-	cfg := Config{Seed: seed}
+	cfg := Config{Seed: seed, Backend: backend}
 	if skew {
 		cfg.MaxSkew = rapid.SampledFrom([]time.Duration{0, 0, 200 * time.Millisecond, 2 * time.Second}).Draw(t, "skew")
 	}
