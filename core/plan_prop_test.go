@@ -1,16 +1,14 @@
 package core
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/fleet-rebuild/fleet/internal/rapidopts"
 	"pgregory.net/rapid"
 )
 
@@ -87,38 +85,12 @@ func TestPropPlanDeterministic(t *testing.T) {
 	})
 }
 
-// userChose records which of rapid's knobs the user set, by environment or
-// flag; it is read once, before setRapidDefaults changes the flags.
-var userChose = sync.OnceValue(func() map[string]bool {
-	chose := map[string]bool{}
-	for _, env := range []string{"RAPID_CHECKS", "RAPID_SEED"} {
-		if _, ok := os.LookupEnv(env); ok {
-			chose["rapid."+strings.ToLower(strings.TrimPrefix(env, "RAPID_"))] = true
-		}
-	}
-	flag.Visit(func(f *flag.Flag) { chose[f.Name] = true })
-	return chose
-})
-
 // setRapidDefaults makes rapid run checks cases in this test, drawn from a
 // fixed seed so that a default run is deterministic, unless the user chose the
 // count (RAPID_CHECKS, -rapid.checks) or the seed (RAPID_SEED, -rapid.seed;
 // 0 draws a random one).
 func setRapidDefaults(t *testing.T, checks int) {
-	for name, value := range map[string]string{"rapid.checks": strconv.Itoa(checks), "rapid.seed": "20260101"} {
-		if userChose()[name] {
-			continue
-		}
-		f := flag.Lookup(name)
-		if f == nil {
-			t.Fatalf("rapid registers no -%s flag", name)
-		}
-		old := f.Value.String()
-		if err := f.Value.Set(value); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Value.Set(old) })
-	}
+	rapidopts.Defaults(t, map[string]string{"rapid.checks": strconv.Itoa(checks), "rapid.seed": rapidopts.Seed})
 }
 
 // Unit names and globs come from small sets so that rules meet.

@@ -83,32 +83,34 @@ func (c *Cluster) step(e *event) {
 	c.stats.events++
 	switch e.kind {
 	case evAgent:
-		m := e.machine
-		if e.gen != m.gen || !m.up || !e.at.Equal(m.agentAt) {
-			return
+		if due(e, &e.machine.agentAt) {
+			c.agentPass(e.machine)
 		}
-		m.agentAt = time.Time{}
-		c.agentPass(m)
 	case evEngine:
-		m := e.machine
-		if e.gen != m.gen || !m.up || !e.at.Equal(m.engineAt) {
-			return
+		if due(e, &e.machine.engineAt) {
+			c.enginePass(e.machine)
 		}
-		m.engineAt = time.Time{}
-		c.enginePass(m)
 	case evSystemd:
-		m := e.machine
-		if e.gen != m.gen || !m.up || !e.at.Equal(m.sdAt) {
-			return
+		if due(e, &e.machine.sdAt) {
+			c.systemdStep(e.machine)
 		}
-		m.sdAt = time.Time{}
-		c.systemdStep(m)
 	case evExpiry:
 		c.checkExpiry(e.machine)
 	case evAction:
 		c.tracef("-", "%s", e.name)
 		e.do()
 	}
+}
+
+// due reports whether e is the pending wake-up in slot (one of its machine's
+// next-pass times), not one superseded or from before a reboot, and clears slot.
+func due(e *event, slot *time.Time) bool {
+	m := e.machine
+	if e.gen != m.gen || !m.up || !e.at.Equal(*slot) {
+		return false
+	}
+	*slot = time.Time{}
+	return true
 }
 
 // agentPass runs m's agent and schedules its next passes.

@@ -2,16 +2,14 @@ package sim
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fleet-rebuild/fleet/core"
+	"github.com/fleet-rebuild/fleet/internal/rapidopts"
 	"pgregory.net/rapid"
 )
 
@@ -94,37 +92,11 @@ func TestPropFaultsEtcd(t *testing.T) {
 	})
 }
 
-// userChose records which of rapid's knobs the user set, by environment or
-// flag; it is read once, before setRapidDefaults changes the flags.
-var userChose = sync.OnceValue(func() map[string]bool {
-	chose := map[string]bool{}
-	for _, env := range []string{"RAPID_CHECKS", "RAPID_STEPS", "RAPID_SEED"} {
-		if _, ok := os.LookupEnv(env); ok {
-			chose["rapid."+strings.ToLower(strings.TrimPrefix(env, "RAPID_"))] = true
-		}
-	}
-	flag.Visit(func(f *flag.Flag) { chose[f.Name] = true })
-	return chose
-})
-
 // setRapidDefaults makes rapid run checks histories of propSteps actions on
 // average in this test, drawn from a fixed seed so that a default run is
 // deterministic, unless the user chose the count, the steps or the seed.
 func setRapidDefaults(t *testing.T, checks int) {
-	for name, value := range map[string]string{"rapid.checks": strconv.Itoa(checks), "rapid.steps": strconv.Itoa(propSteps), "rapid.seed": "20260101"} {
-		if userChose()[name] {
-			continue
-		}
-		f := flag.Lookup(name)
-		if f == nil {
-			t.Fatalf("rapid registers no -%s flag", name)
-		}
-		old := f.Value.String()
-		if err := f.Value.Set(value); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Value.Set(old) })
-	}
+	rapidopts.Defaults(t, map[string]string{"rapid.checks": strconv.Itoa(checks), "rapid.steps": strconv.Itoa(propSteps), "rapid.seed": rapidopts.Seed})
 }
 
 // history is one random run: the cluster and what the test did to it.
