@@ -1,0 +1,147 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// plan compares desired and actual units and returns the tasks, sorted, plus the
+// earliest time a start back-off ends (zero if none).
+func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now time.Time) ([]Task, time.Time) {
+	have := make(map[string]UnitStatus, len(actual))
+	names := make([]string, 0, len(actual)+len(desired))
+	for _, s := range actual {
+		have[s.Name] = s
+		names = append(names, s.Name)
+	}
+	for n := range desired {
+		if _, ok := have[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var tasks []Task
+	var wake time.Time
+	reload := false
+	for _, n := range names {
+		d, want := desired[n]
+		s, ok := have[n]
+		switch {
+		case !want:
+			tasks = append(tasks, Task{Kind: TaskRemove, Unit: n, Reason: "not scheduled here"})
+			delete(a.starts, n)
+			continue
+		case !ok || s.Hash != d.hash:
+			reason := "new"
+			if ok {
+				reason = "contents changed"
+				tasks = append(tasks, Task{Kind: TaskRemove, Unit: n, Reason: reason})
+			}
+			tasks = append(tasks, Task{Kind: TaskWrite, Unit: n, Hash: d.hash, Reason: reason})
+			reload = true
+			s = UnitStatus{Name: n, LoadState: LoadLoaded, ActiveState: ActiveInactive}
+		case s.LoadState == LoadNotFound:
+			reload = true
+			s.LoadState = LoadLoaded
+		}
+		switch {
+		case d.target == Launched && !s.Running() && s.LoadState == LoadLoaded:
+			if t, ok := a.startDue(n, now); ok {
+				tasks = append(tasks, Task{Kind: TaskStart, Unit: n, Reason: "target launched"})
+			} else {
+				wake = earliest(t, wake)
+			}
+		case d.target == Launched && s.Running():
+			delete(a.starts, n)
+		case d.target == Loaded && s.Running():
+			tasks = append(tasks, Task{Kind: TaskStop, Unit: n, Reason: "target loaded"})
+		}
+	}
+	if reload {
+		tasks = append(tasks, Task{Kind: TaskReload})
+	}
+	sortTasks(tasks)
+	return tasks, wake
+}
+
+// startDue reports whether a start of unit n may be attempted now; if not, it
+// returns when it may. Repeated attempts back off exponentially.
+func (a *Agent) startDue(n string, now time.Time) (time.Time, bool) {
+	r := a.starts[n]
+	if r == nil {
+		a.starts[n] = &startRecord{attempts: 1, last: now}
+		return time.Time{}, true
+	}
+	delay := time.Second << min(r.attempts-1, 20)
+	if delay > a.cfg.MaxStartBackoff {
+		delay = a.cfg.MaxStartBackoff
+	}
+	if next := r.last.Add(delay); now.Before(next) {
+		return next, false
+	}
+	r.attempts++
+	r.last = now
+	return time.Time{}, true
+}
+
+// run executes tasks in order. A failed task does not stop the others, but a unit
+// whose remove or write failed is not started.
+func (a *Agent) run(ctx context.Context, tasks []Task, now time.Time) ([]Task, []TaskFailure) {
+	var done []Task
+	var failures []TaskFailure
+	broken := map[string]bool{}
+	for _, t := range tasks {
+		if broken[t.Unit] && t.Unit != "" {
+			continue
+		}
+		if err := a.do(ctx, t); err != nil {
+			failures = append(failures, TaskFailure{Task: t, Err: err})
+			broken[t.Unit] = true
+			continue
+		}
+		done = append(done, t)
+	}
+	return done, failures
+}
+
+func (a *Agent) do(ctx context.Context, t Task) error {
+	switch t.Kind {
+	case TaskRemove:
+		return a.mgr.RemoveUnit(ctx, t.Unit)
+	case TaskWrite:
+		data, err := a.contents(ctx, t.Hash)
+		if err != nil {
+			return err
+		}
+		return a.mgr.WriteUnit(ctx, t.Unit, data)
+	case TaskReload:
+		return a.mgr.Reload(ctx)
+	case TaskStop:
+		return a.mgr.Stop(ctx, t.Unit)
+	case TaskStart:
+		return a.mgr.Start(ctx, t.Unit)
+	}
+	return fmt.Errorf("unknown task %v", t.Kind)
+}
+
+// contents returns the canonical contents of hash, from the cache or the registry.
+func (a *Agent) contents(ctx context.Context, h Hash) ([]byte, error) {
+	if uf, ok := a.files[h]; ok {
+		return uf.Bytes(), nil
+	}
+	data, err := a.reg.UnitContents(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("read contents %s: %w", h.Short(), err)
+	}
+	if got := HashBytes(data); got != h {
+		return nil, fmt.Errorf("contents stored under %s hash to %s", h.Short(), got.Short())
+	}
+	uf, err := ParseUnitFile(string(h), data)
+	if err != nil {
+		return nil, err
+	}
+	a.files[h] = uf
+	return data, nil
+}

@@ -1,0 +1,276 @@
+package core
+
+import (
+	"container/heap"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// placePending places every unit that should run and has no placement, in name
+// order. A unit whose MachineOf peers are not placed yet waits for them, in
+// rounds, until a round places nothing.
+func (p *planner) placePending() {
+	var pending []*SchedUnit
+	for _, n := range p.names {
+		u := p.units[n]
+		if u.Global || u.TargetState == Inactive || p.where[n] != nil {
+			continue
+		}
+		if u.Invalid != "" {
+			p.fail(u, u.Invalid)
+			continue
+		}
+		pending = append(pending, u)
+	}
+	// A unit that fits nowhere is tried again after a round that placed something,
+	// since displacements in that round may have made room; it fails only when a
+	// whole round places nothing.
+	blocked := map[string]string{}
+	for progress := true; progress && len(pending) > 0; {
+		progress = false
+		var next []*SchedUnit
+		for _, u := range pending {
+			if p.waitsForPeer(u, blocked) {
+				next = append(next, u)
+				continue
+			}
+			m, reason := p.choose(u, nil)
+			if m == nil {
+				blocked[u.Name] = reason
+				next = append(next, u)
+				continue
+			}
+			delete(blocked, u.Name)
+			p.place(u, m)
+			progress = true
+		}
+		pending = next
+	}
+	for _, u := range pending {
+		reason, ok := blocked[u.Name]
+		if !ok {
+			reason = "waits for peers that cannot be placed: " + strings.Join(u.Req.MachineOf, ", ")
+		}
+		p.fail(u, reason)
+	}
+}
+
+// waitsForPeer reports whether one of u's MachineOf peers is a unit that is not
+// placed yet but may be placed later in this pass (it has not failed, and it did
+// not fit anywhere in the last round).
+func (p *planner) waitsForPeer(u *SchedUnit, blocked map[string]string) bool {
+	for _, peer := range u.Req.MachineOf {
+		pu := p.units[peer]
+		if pu != nil && !pu.Global && pu.TargetState != Inactive && pu.Invalid == "" && p.where[peer] == nil {
+			if _, stuck := blocked[peer]; !p.failed[peer] && !stuck {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// place puts u on m, the machine chosen for it, and displaces the units it
+// replaces there.
+func (p *planner) place(u *SchedUnit, m *machineModel) {
+	p.assign(u, m, "")
+	for _, victim := range p.victimsOf(u, m) {
+		p.displace(victim, m, fmt.Sprintf("replaced by %s", u.Name))
+	}
+}
+
+// assign records u on m and emits a Schedule, or a Reschedule if u was evicted
+// earlier in this pass.
+func (p *planner) assign(u *SchedUnit, m *machineModel, why string) {
+	m.add(u)
+	p.heap.fix(m)
+	p.where[u.Name] = m
+	d := Decision{Kind: Schedule, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState}
+	if ev, ok := p.evicted[u.Name]; ok {
+		d.Kind, d.From, d.Reason = Reschedule, ev.from, ev.reason
+		delete(p.evicted, u.Name)
+	} else if why != "" {
+		d.Reason = why
+	}
+	p.plan.Decisions = append(p.plan.Decisions, d)
+}
+
+// fail reports u unplaceable; if it lost its placement in this pass, that
+// placement is removed.
+func (p *planner) fail(u *SchedUnit, reason string) {
+	if ev, ok := p.evicted[u.Name]; ok {
+		p.unschedule(u.Name, ev.from, ev.reason+"; no eligible machine")
+		delete(p.evicted, u.Name)
+	}
+	p.failed[u.Name] = true
+	p.plan.Unplaceable = append(p.plan.Unplaceable, Unplaceable{Unit: u.Name, Reason: reason})
+}
+
+// victimsOf lists the placed units on m that u replaces, by name.
+func (p *planner) victimsOf(u *SchedUnit, m *machineModel) []*SchedUnit {
+	if len(u.Req.Replaces) == 0 {
+		return nil
+	}
+	var out []*SchedUnit
+	for _, v := range m.placed {
+		if p.replaces.Replaces(u.Name, v.Name) {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// displace moves victim off m to its best other eligible machine, honouring the
+// victim's own constraints, or unschedules it if there is none. The units the
+// victim replaces on its new machine are displaced in turn, and so are the units
+// on m that need the victim there (MachineOf): they follow it or are
+// unscheduled. A unit that a chain of displacements reaches again (a cycle of
+// Replaces) is unscheduled instead, so every chain ends.
+func (p *planner) displace(victim *SchedUnit, m *machineModel, reason string) {
+	if p.where[victim.Name] != m {
+		return // already moved by an earlier displacement in this chain
+	}
+	m.remove(victim.Name)
+	p.heap.fix(m)
+	delete(p.where, victim.Name)
+	p.evicted[victim.Name] = eviction{from: m.state.ID, reason: reason}
+	if p.chain[victim.Name] {
+		p.fail(victim, "displaced again by a cycle of Replaces")
+		return
+	}
+	p.chain[victim.Name] = true
+	defer delete(p.chain, victim.Name)
+	if to, why := p.choose(victim, m); to == nil {
+		p.fail(victim, why)
+	} else {
+		p.assign(victim, to, "")
+		for _, v := range p.victimsOf(victim, to) {
+			p.displace(v, to, fmt.Sprintf("replaced by %s", victim.Name))
+		}
+	}
+	for _, dep := range p.dependents(victim.Name, m) {
+		p.displace(dep, m, fmt.Sprintf("%s (peer %s)", reason, victim.Name))
+	}
+}
+
+// dependents lists, by name, the units placed on m that need peer there.
+func (p *planner) dependents(peer string, m *machineModel) []*SchedUnit {
+	var out []*SchedUnit
+	for _, u := range m.placed {
+		if contains(u.Req.MachineOf, peer) {
+			out = append(out, u)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// choose returns the least-loaded machine (ties by ID) that can run u, other than
+// exclude, or nil and the reason.
+func (p *planner) choose(u *SchedUnit, exclude *machineModel) (*machineModel, string) {
+	r := u.Req
+	if len(r.MachineOf) == 0 && r.MachineID == "" && len(r.Metadata) == 0 {
+		return p.chooseFromHeap(u, exclude)
+	}
+	var best *machineModel
+	cands, last := p.candidates(u)
+	for _, m := range cands {
+		if m == exclude {
+			last = "no other eligible machine"
+			continue
+		}
+		if best != nil && !m.less(best) {
+			continue
+		}
+		if why := p.ableToRun(u, m, false); why != "" {
+			last = why
+			continue
+		}
+		best = m
+	}
+	if best == nil {
+		return nil, last
+	}
+	return best, ""
+}
+
+// chooseFromHeap pops machines in (load, ID) order until one can run u.
+func (p *planner) chooseFromHeap(u *SchedUnit, exclude *machineModel) (*machineModel, string) {
+	var popped []*machineModel
+	defer func() {
+		for _, m := range popped {
+			heap.Push(&p.heap, m)
+		}
+	}()
+	last := "no live machine"
+	for p.heap.Len() > 0 {
+		m := heap.Pop(&p.heap).(*machineModel)
+		popped = append(popped, m)
+		if m == exclude {
+			last = "no other eligible machine"
+			continue
+		}
+		if why := p.ableToRun(u, m, false); why != "" {
+			last = why
+			continue
+		}
+		return m, ""
+	}
+	return nil, last
+}
+
+// candidates narrows the machines a constrained unit may run on: its peer's
+// machine, the machine it names, or the machines matching its metadata. With
+// none, it says why.
+func (p *planner) candidates(u *SchedUnit) ([]*machineModel, string) {
+	r := u.Req
+	if len(r.MachineOf) > 0 {
+		peer := r.MachineOf[0]
+		if pm := p.where[peer]; pm != nil {
+			return []*machineModel{pm}, ""
+		}
+		if pu := p.units[peer]; pu == nil || !pu.Global {
+			return nil, fmt.Sprintf("peer %s is not placed", peer)
+		}
+		return p.order, "no live machine"
+	}
+	if r.MachineID != "" {
+		if m := p.machines[r.MachineID]; m != nil {
+			return []*machineModel{m}, ""
+		}
+		var out []*machineModel
+		for _, m := range p.order {
+			if m.state.MatchID(r.MachineID) {
+				out = append(out, m)
+			}
+		}
+		return out, fmt.Sprintf("no live machine %s", r.MachineID)
+	}
+	key := metadataKey(r.Metadata)
+	out, ok := p.byMeta[key]
+	if !ok {
+		for _, m := range p.order {
+			if m.state.MatchMetadata(r.Metadata) {
+				out = append(out, m)
+			}
+		}
+		p.byMeta[key] = out
+	}
+	return out, "no live machine matches its metadata"
+}
+
+// metadataKey is a canonical string for a metadata requirement.
+func metadataKey(md map[string][]string) string {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + strings.Join(md[k], ",") + ";")
+	}
+	return b.String()
+}
