@@ -290,6 +290,11 @@ func (a *Agent) Purge(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("remove %s: %w", s.Name, err))
 		}
 	}
+	if len(actual) > 0 {
+		if err := a.mgr.Reload(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("reload: %w", err))
+		}
+	}
 	if err := a.reg.Leave(ctx, a.cfg.Machine.ID, a.cfg.Session); err != nil {
 		errs = append(errs, fmt.Errorf("leave: %w", err))
 	}

@@ -32,6 +32,7 @@ func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now ti
 		case !want:
 			tasks = append(tasks, Task{Kind: TaskRemove, Unit: n, Reason: "not scheduled here"})
 			delete(a.starts, n)
+			reload = true
 			continue
 		case !ok || s.Hash != d.hash:
 			reason := "new"

@@ -187,7 +187,7 @@ func TestAgentRemovesUnitsNotScheduledHere(t *testing.T) {
 	if err := r.reg.DestroyUnit(r.ctx, "a.service"); err != nil {
 		t.Fatal(err)
 	}
-	if got := tasks(r.pass()); got != "remove a.service (not scheduled here)" {
+	if got := tasks(r.pass()); got != "remove a.service (not scheduled here); reload" {
 		t.Errorf("tasks = %q", got)
 	}
 	if s := r.state("a.service"); s != "absent" {

@@ -42,10 +42,13 @@ type UnitManager interface {
 	// WriteUnit writes (or replaces) the file of a unit and links it into the
 	// manager. It takes effect after Reload.
 	WriteUnit(ctx context.Context, name string, contents []byte) error
-	// RemoveUnit stops the unit, disables it, resets its failed state and removes
-	// its file. If stopping fails the file is kept and the error returned.
+	// RemoveUnit stops the unit, resets its failed state and removes its file.
+	// Undoing its link and enablement may wait for the next Reload, so callers
+	// reload after a batch of removals. If stopping fails the file is kept and
+	// the error returned.
 	RemoveUnit(ctx context.Context, name string) error
-	// Reload makes the manager re-read unit files (daemon-reload).
+	// Reload makes the manager re-read unit files (daemon-reload), after undoing
+	// the links of units removed since the last Reload.
 	Reload(ctx context.Context) error
 	// Start queues a start job for the unit.
 	Start(ctx context.Context, name string) error

@@ -26,8 +26,9 @@ type Manager struct {
 	tracked  map[string]struct{} // D-Bus object paths of the units in dir
 	trackGen uint64              // bumped by every track call
 	subs     map[chan struct{}]func() bool
-	pending  int           // jobs queued and not yet observed
-	idle     chan struct{} // closed when pending drops to zero
+	unlinks  map[string]struct{} // removed units whose links the next Reload undoes
+	pending  int                 // jobs queued and not yet observed
+	idle     chan struct{}       // closed when pending drops to zero
 	closed   bool
 }
 
@@ -54,6 +55,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg:     cfg,
 		dir:     unitDir{path: cfg.UnitDir},
 		tracked: map[string]struct{}{},
+		unlinks: map[string]struct{}{},
 		subs:    map[chan struct{}]func() bool{},
 		idle:    closedChan(),
 	}

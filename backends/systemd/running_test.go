@@ -143,9 +143,15 @@ func TestInstallEnablesAtRuntimeAndRemoveUndoes(t *testing.T) {
 	if err := m.RemoveUnit(t.Context(), "wanted.service"); err != nil {
 		t.Fatalf("RemoveUnit: %v", err)
 	}
-	for _, p := range []string{filepath.Join(links, "wanted.service"), wants, filepath.Join(m.Config().UnitDir, "wanted.service")} {
+	if _, err := os.Lstat(filepath.Join(m.Config().UnitDir, "wanted.service")); !os.IsNotExist(err) {
+		t.Errorf("unit file still there after RemoveUnit (%v)", err)
+	}
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	for _, p := range []string{filepath.Join(links, "wanted.service"), wants} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
-			t.Errorf("%s still there after RemoveUnit (%v)", p, err)
+			t.Errorf("%s still there after RemoveUnit and Reload (%v)", p, err)
 		}
 	}
 }
@@ -183,5 +189,32 @@ func TestLeftoverUnitsReportedOnOpen(t *testing.T) {
 	}
 	if !list[0].Running() || list[1].LoadState != core.LoadNotFound || list[1].Hash != core.HashBytes(unlinked) {
 		t.Fatalf("Units after reopening = %+v; want left running, unlinked not-found with its hash", list)
+	}
+}
+
+func TestRemovedUnitsUnlinkedAtNextReload(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, nil)
+	links := filepath.Join(um.RuntimeDir(), "systemd", "user")
+	for _, n := range []string{"gone-a.service", "gone-b.service", "back.service"} {
+		install(t, m, n, "[Service]\nExecStart=/bin/sleep 600\n")
+	}
+	for _, n := range []string{"gone-a.service", "gone-b.service", "back.service"} {
+		if err := m.RemoveUnit(t.Context(), n); err != nil {
+			t.Fatalf("RemoveUnit(%s): %v", n, err)
+		}
+	}
+	// Written again before the Reload: its link must survive it.
+	install(t, m, "back.service", "[Service]\nExecStart=/bin/sleep 601\n")
+	if err := m.Reload(t.Context()); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	for _, n := range []string{"gone-a.service", "gone-b.service"} {
+		if _, err := os.Lstat(filepath.Join(links, n)); !os.IsNotExist(err) {
+			t.Errorf("link of %s still there after Reload (%v)", n, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(links, "back.service")); err != nil {
+		t.Errorf("link of back.service, written again, was removed: %v", err)
 	}
 }

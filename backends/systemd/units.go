@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/fleet-rebuild/fleet/core"
 )
@@ -32,6 +33,7 @@ func (m *Manager) WriteUnit(ctx context.Context, name string, contents []byte) e
 		return fmt.Errorf("systemd: write unit %s: %w", name, err)
 	}
 	m.track(name, true)
+	m.keepLink(name)
 	if err := m.link(ctx, c, name, path, hasInstall(contents)); err != nil {
 		m.track(name, false)
 		return errors.Join(err, m.dir.remove(name))
@@ -71,9 +73,12 @@ func hasInstall(contents []byte) bool {
 }
 
 // RemoveUnit stops the unit (waiting for the stop job, bounded by JobTimeout),
-// disables it, resets its failed state and removes its file. If any step before
-// the removal fails, the file is kept so that a later call can retry. A unit
-// without a file in fleet's directory is not fleet's: nothing is done.
+// resets its failed state and removes its file. Undoing its runtime link and
+// enablement waits for the next Reload, which does it for every removed unit in
+// one call: systemd walks every runtime link on each disable, so one call per
+// unit costs O(units) each. If the stop fails, the file is kept so that a later
+// call can retry. A unit without a file in fleet's directory is not fleet's:
+// nothing is done.
 func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
 	ok, err := m.dir.has(name)
 	if err != nil {
@@ -96,36 +101,79 @@ func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
 			return fmt.Errorf("%w (unit file kept)", err)
 		}
 	}
-	if err := m.unlink(ctx, c, name); err != nil {
-		return fmt.Errorf("%w (unit file kept)", err)
+	cctx, cancel := m.callCtx(ctx)
+	defer cancel()
+	if err := c.sd.ResetFailedUnitContext(cctx, name); err != nil && dbusErrorName(err) != errNoSuchUnit {
+		return fmt.Errorf("%w (unit file kept)", c.wrapCallErr(err, "reset-failed %s", name))
 	}
 	if err := m.dir.remove(name); err != nil {
 		return fmt.Errorf("systemd: remove unit file %s: %w", name, err)
 	}
 	m.track(name, false)
+	m.dropLink(name)
 	return nil
 }
 
-// unlink disables a stopped unit at runtime (which also removes its link) and
-// resets its failed state. A unit systemd does not know (a file fleet wrote
-// but never linked) has nothing to undo.
-func (m *Manager) unlink(ctx context.Context, c *conn, name string) error {
+// dropLink queues name's runtime link for removal at the next Reload.
+func (m *Manager) dropLink(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unlinks[name] = struct{}{}
+}
+
+// keepLink cancels a queued link removal: the unit is being written again.
+func (m *Manager) keepLink(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.unlinks, name)
+}
+
+// takeUnlinks returns the queued link removals, sorted, and empties the queue.
+func (m *Manager) takeUnlinks() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := make([]string, 0, len(m.unlinks))
+	for n := range m.unlinks {
+		names = append(names, n)
+	}
+	clear(m.unlinks)
+	sort.Strings(names)
+	return names
+}
+
+// unlinkRemoved disables, in one call, the units removed since the last Reload
+// (which also removes their links). If the batch fails, each is tried alone, so
+// that one unit systemd no longer knows does not keep the others linked; the
+// ones that still fail are queued again.
+func (m *Manager) unlinkRemoved(ctx context.Context, c *conn) error {
+	names := m.takeUnlinks()
+	if len(names) == 0 {
+		return nil
+	}
 	cctx, cancel := m.callCtx(ctx)
 	defer cancel()
-	if _, err := c.sd.DisableUnitFilesContext(cctx, []string{name}, true); err != nil && dbusErrorName(err) != errNoSuchUnit {
-		return c.wrapCallErr(err, "disable %s", name)
+	if _, err := c.sd.DisableUnitFilesContext(cctx, names, true); err == nil {
+		return nil
 	}
-	if err := c.sd.ResetFailedUnitContext(cctx, name); err != nil && dbusErrorName(err) != errNoSuchUnit {
-		return c.wrapCallErr(err, "reset-failed %s", name)
+	var errs []error
+	for _, n := range names {
+		if _, err := c.sd.DisableUnitFilesContext(cctx, []string{n}, true); err != nil && dbusErrorName(err) != errNoSuchUnit {
+			errs = append(errs, c.wrapCallErr(err, "disable %s", n))
+			m.dropLink(n)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// Reload makes the manager re-read every unit file (one daemon-reload; the
-// caller batches writes and removals before it).
+// Reload undoes the links of the units removed since the last Reload, then
+// makes the manager re-read every unit file (one daemon-reload; the caller
+// batches writes and removals before it).
 func (m *Manager) Reload(ctx context.Context) error {
 	c, err := m.current()
 	if err != nil {
+		return err
+	}
+	if err := m.unlinkRemoved(ctx, c); err != nil {
 		return err
 	}
 	cctx, cancel := m.callCtx(ctx)
