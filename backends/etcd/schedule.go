@@ -36,24 +36,33 @@ func (r *Registry) MachinePlacements(ctx context.Context, machine string) ([]cor
 
 // listPlacements reads every placement under dir, in key order.
 func (r *Registry) listPlacements(ctx context.Context, op, dir string) ([]core.Placement, error) {
-	var out []core.Placement
+	return listPairs(ctx, r, op, dir, dirSched, func(machine, unit string, v placementValue) core.Placement {
+		return core.Placement{Unit: unit, Machine: machine, Hash: v.Hash, TargetState: v.Target}
+	})
+}
+
+// listPairs reads every key under dir, whose keys are kind/<machine>/<unit>,
+// in key order: one range read. Each value is decoded into a V and turned into
+// a T by mk.
+func listPairs[V, T any](ctx context.Context, r *Registry, op, dir, kind string, mk func(machine, unit string, v V) T) ([]T, error) {
+	var out []T
 	err := r.call(ctx, op, func(ctx context.Context) error {
 		resp, err := r.get(ctx, dir, clientv3.WithPrefix())
 		if err != nil {
 			return err
 		}
-		out = make([]core.Placement, 0, len(resp.Kvs))
+		out = make([]T, 0, len(resp.Kvs))
 		for _, kv := range resp.Kvs {
 			key := string(kv.Key)
-			machine, unit, err := r.keys.splitPair(key, dirSched)
+			machine, unit, err := r.keys.splitPair(key, kind)
 			if err != nil {
 				return err
 			}
-			var v placementValue
+			var v V
 			if err := decode(key, kv.Value, &v); err != nil {
 				return err
 			}
-			out = append(out, core.Placement{Unit: unit, Machine: machine, Hash: v.Hash, TargetState: v.Target})
+			out = append(out, mk(machine, unit, v))
 		}
 		return nil
 	})

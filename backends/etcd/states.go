@@ -97,27 +97,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // UnitStates lists every published state, sorted by unit then machine: one
 // range read.
 func (r *Registry) UnitStates(ctx context.Context) ([]core.UnitState, error) {
-	var out []core.UnitState
-	err := r.call(ctx, "UnitStates", func(ctx context.Context) error {
-		resp, err := r.get(ctx, r.keys.dir(dirState), clientv3.WithPrefix())
-		if err != nil {
-			return err
-		}
-		out = make([]core.UnitState, 0, len(resp.Kvs))
-		for _, kv := range resp.Kvs {
-			key := string(kv.Key)
-			machine, unit, err := r.keys.splitPair(key, dirState)
-			if err != nil {
-				return err
-			}
-			var v stateValue
-			if err := decode(key, kv.Value, &v); err != nil {
-				return err
-			}
-			out = append(out, core.UnitState{Unit: unit, Machine: machine, Hash: v.Hash,
-				LoadState: v.Load, ActiveState: v.Active, SubState: v.Sub})
-		}
-		return nil
+	out, err := listPairs(ctx, r, "UnitStates", r.keys.dir(dirState), dirState, func(machine, unit string, v stateValue) core.UnitState {
+		return core.UnitState{Unit: unit, Machine: machine, Hash: v.Hash, LoadState: v.Load, ActiveState: v.Active, SubState: v.Sub}
 	})
 	if err != nil {
 		return nil, err
