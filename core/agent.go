@@ -55,12 +55,16 @@ type Agent struct {
 	cfg       AgentConfig
 	reg       AgentRegistry
 	mgr       UnitManager
-	files     map[Hash]*UnitFile
+	files     map[Hash][]byte
 	reqs      map[Hash]parsedReqs
 	published map[string]UnitState
 	starts    map[string]*startRecord
 	lastBeat  time.Time
 	republish bool
+	// reloadPending: files changed since the last successful Reload; unreloaded
+	// names the units written since then.
+	reloadPending bool
+	unreloaded    map[string]bool
 }
 
 // NewAgent returns the agent of cfg.Machine working through reg and mgr.
@@ -73,10 +77,11 @@ func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) *Agent {
 	}
 	return &Agent{
 		cfg: cfg, reg: reg, mgr: mgr,
-		files:     map[Hash]*UnitFile{},
-		reqs:      map[Hash]parsedReqs{},
-		published: map[string]UnitState{},
-		starts:    map[string]*startRecord{},
+		files:      map[Hash][]byte{},
+		unreloaded: map[string]bool{},
+		reqs:       map[Hash]parsedReqs{},
+		published:  map[string]UnitState{},
+		starts:     map[string]*startRecord{},
 	}
 }
 
@@ -211,13 +216,12 @@ func (a *Agent) schedUnit(ctx context.Context, u Unit) (*SchedUnit, error) {
 		if pr, err = loadRequirements(ctx, a.reg, u); err != nil {
 			return nil, err
 		}
-		a.reqs[u.Hash] = pr
+		if !pr.missing {
+			a.reqs[u.Hash] = pr
+		}
 	}
-	su := &SchedUnit{Unit: u, Invalid: pr.err}
-	if pr.err == "" {
-		su.Req = expand(u.Name, pr.req)
-	}
-	return su, nil
+	su := pr.schedUnit(u)
+	return &su, nil
 }
 
 // publish writes the states that changed since the last successful publish and

@@ -24,7 +24,7 @@ func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now ti
 	sort.Strings(names)
 	var tasks []Task
 	var wake time.Time
-	reload := false
+	reload := a.reloadPending
 	for _, n := range names {
 		d, want := desired[n]
 		s, ok := have[n]
@@ -41,6 +41,7 @@ func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now ti
 				tasks = append(tasks, Task{Kind: TaskRemove, Unit: n, Reason: reason})
 			}
 			tasks = append(tasks, Task{Kind: TaskWrite, Unit: n, Hash: d.hash, Reason: reason})
+			delete(a.starts, n)
 			reload = true
 			s = UnitStatus{Name: n, LoadState: LoadLoaded, ActiveState: ActiveInactive}
 		case s.LoadState == LoadNotFound:
@@ -54,8 +55,6 @@ func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now ti
 			} else {
 				wake = earliest(t, wake)
 			}
-		case d.target == Launched && s.Running():
-			delete(a.starts, n)
 		case d.target == Loaded && s.Running():
 			tasks = append(tasks, Task{Kind: TaskStop, Unit: n, Reason: "target loaded"})
 		}
@@ -68,27 +67,37 @@ func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now ti
 }
 
 // startDue reports whether a start of unit n may be attempted now; if not, it
-// returns when it may. Repeated attempts back off exponentially.
+// returns when it may. After a start, the next one waits 1 s, then 2 s, 4 s, …
+// up to MaxStartBackoff, so a unit that keeps failing (or exiting) is not
+// restarted in a loop; a unit whose last start is older than twice the cap
+// starts at once, as does one with new contents.
 func (a *Agent) startDue(n string, now time.Time) (time.Time, bool) {
 	r := a.starts[n]
-	if r == nil {
-		a.starts[n] = &startRecord{attempts: 1, last: now}
+	if r == nil || now.Sub(r.last) >= 2*a.cfg.MaxStartBackoff {
 		return time.Time{}, true
 	}
-	delay := time.Second << min(r.attempts-1, 20)
-	if delay > a.cfg.MaxStartBackoff {
-		delay = a.cfg.MaxStartBackoff
-	}
+	delay := min(time.Second<<min(r.attempts-1, 20), a.cfg.MaxStartBackoff)
 	if next := r.last.Add(delay); now.Before(next) {
 		return next, false
 	}
-	r.attempts++
-	r.last = now
 	return time.Time{}, true
 }
 
+// noteStart records a start attempt of unit n at now.
+func (a *Agent) noteStart(n string, now time.Time) {
+	r := a.starts[n]
+	if r == nil || now.Sub(r.last) >= 2*a.cfg.MaxStartBackoff {
+		r = &startRecord{}
+		a.starts[n] = r
+	}
+	r.attempts++
+	r.last = now
+}
+
 // run executes tasks in order. A failed task does not stop the others, but a unit
-// whose remove or write failed is not started.
+// whose remove or write failed is not started, and neither is a unit written
+// since the last successful Reload when this pass's Reload fails (systemd would
+// start its old definition). A failed Reload is tried again next pass.
 func (a *Agent) run(ctx context.Context, tasks []Task, now time.Time) ([]Task, []TaskFailure) {
 	var done []Task
 	var failures []TaskFailure
@@ -97,7 +106,26 @@ func (a *Agent) run(ctx context.Context, tasks []Task, now time.Time) ([]Task, [
 		if broken[t.Unit] && t.Unit != "" {
 			continue
 		}
-		if err := a.do(ctx, t); err != nil {
+		if t.Kind == TaskStart {
+			a.noteStart(t.Unit, now)
+		}
+		err := a.do(ctx, t)
+		switch {
+		case err != nil && t.Kind == TaskReload:
+			for u := range a.unreloaded {
+				broken[u] = true
+			}
+		case err != nil:
+		case t.Kind == TaskWrite:
+			a.unreloaded[t.Unit] = true
+			a.reloadPending = true
+		case t.Kind == TaskRemove:
+			a.reloadPending = true
+		case t.Kind == TaskReload:
+			clear(a.unreloaded)
+			a.reloadPending = false
+		}
+		if err != nil {
 			failures = append(failures, TaskFailure{Task: t, Err: err})
 			broken[t.Unit] = true
 			continue
@@ -127,10 +155,11 @@ func (a *Agent) do(ctx context.Context, t Task) error {
 	return fmt.Errorf("unknown task %v", t.Kind)
 }
 
-// contents returns the canonical contents of hash, from the cache or the registry.
+// contents returns the canonical contents of hash, from the cache or the
+// registry. What is cached is the bytes read and checked, never a re-rendering.
 func (a *Agent) contents(ctx context.Context, h Hash) ([]byte, error) {
-	if uf, ok := a.files[h]; ok {
-		return uf.Bytes(), nil
+	if data, ok := a.files[h]; ok {
+		return data, nil
 	}
 	data, err := a.reg.UnitContents(ctx, h)
 	if err != nil {
@@ -139,10 +168,6 @@ func (a *Agent) contents(ctx context.Context, h Hash) ([]byte, error) {
 	if got := HashBytes(data); got != h {
 		return nil, fmt.Errorf("contents stored under %s hash to %s", h.Short(), got.Short())
 	}
-	uf, err := ParseUnitFile(string(h), data)
-	if err != nil {
-		return nil, err
-	}
-	a.files[h] = uf
+	a.files[h] = data
 	return data, nil
 }

@@ -194,3 +194,26 @@ func TestAgentRemovesUnitsNotScheduledHere(t *testing.T) {
 		t.Errorf("a.service is %s, want removed", s)
 	}
 }
+
+func TestAgentRetriesFailedReloadAndHoldsStarts(t *testing.T) {
+	r := newAgentRig(t)
+	failReload := true
+	r.sd.SetFaults(fakesystemd.Faults{CallError: func(op fakesystemd.Op, unit string) error {
+		if op == fakesystemd.OpReload && failReload {
+			return errors.New("bus error")
+		}
+		return nil
+	}})
+	r.submitStart("a.service")
+	res := r.pass()
+	if got := tasks(res); got != "write a.service (new)" || len(res.Failures) != 1 {
+		t.Fatalf("with Reload failing: tasks %q, failures %v; want the write only, the reload failed and no start", got, res.Failures)
+	}
+	failReload = false
+	if got := tasks(r.pass()); got != "reload; start a.service (target launched)" {
+		t.Errorf("next pass: tasks %q, want the reload again, then the start", got)
+	}
+	if s := r.state("a.service"); s != core.ActiveActive {
+		t.Errorf("a.service is %s, want active", s)
+	}
+}

@@ -38,7 +38,12 @@ type Engine struct {
 
 type parsedReqs struct {
 	req Requirements
-	err string
+	// specifiers: some value has a '%', so it is expanded per unit name.
+	specifiers bool
+	err        string
+	// missing: the contents were not found (a race with a destroy); not cached,
+	// so a resubmission of the same file is read again.
+	missing bool
 }
 
 // NewEngine returns an engine that works through reg.
@@ -112,11 +117,7 @@ func (e *Engine) snapshot(ctx context.Context) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 		seen[u.Hash] = true
-		su := SchedUnit{Unit: u, Invalid: pr.err}
-		if pr.err == "" {
-			su.Req = expand(u.Name, pr.req)
-		}
-		snap.Units = append(snap.Units, su)
+		snap.Units = append(snap.Units, pr.schedUnit(u))
 	}
 	for h := range e.reqs {
 		if !seen[h] {
@@ -136,7 +137,9 @@ func (e *Engine) requirements(ctx context.Context, u Unit) (parsedReqs, error) {
 	if err != nil {
 		return pr, err
 	}
-	e.reqs[u.Hash] = pr
+	if !pr.missing {
+		e.reqs[u.Hash] = pr
+	}
 	return pr, nil
 }
 
@@ -151,7 +154,7 @@ type contentReader interface {
 func loadRequirements(ctx context.Context, reg contentReader, u Unit) (parsedReqs, error) {
 	data, err := reg.UnitContents(ctx, u.Hash)
 	if errors.Is(err, ErrUnitNotFound) {
-		return parsedReqs{err: fmt.Sprintf("contents %s missing", u.Hash.Short())}, nil
+		return parsedReqs{err: fmt.Sprintf("contents %s missing", u.Hash.Short()), missing: true}, nil
 	}
 	if err != nil {
 		return parsedReqs{}, fmt.Errorf("read contents of %s: %w", u.Name, err)
@@ -164,7 +167,18 @@ func loadRequirements(ctx context.Context, reg contentReader, u Unit) (parsedReq
 	if err != nil {
 		return parsedReqs{err: err.Error()}, nil
 	}
-	return parsedReqs{req: req}, nil
+	return parsedReqs{req: req, specifiers: req.hasSpecifiers()}, nil
+}
+
+// schedUnit is u with these requirements, specifiers expanded for its name.
+// Requirements without specifiers are shared, not copied: the scheduler only
+// reads them.
+func (pr parsedReqs) schedUnit(u Unit) SchedUnit {
+	su := SchedUnit{Unit: u, Invalid: pr.err, Req: pr.req}
+	if pr.err == "" && pr.specifiers {
+		su.Req = expand(u.Name, pr.req)
+	}
+	return su
 }
 
 // expand applies the unit name's specifiers to its requirements.

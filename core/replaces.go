@@ -1,6 +1,9 @@
 package core
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // ReplaceGraph is the Replaces relation among a set of units: a replaces b when
 // one of a's Replaces globs matches b's name. Relations that form a cycle (a
@@ -11,24 +14,31 @@ type ReplaceGraph struct {
 	edges map[string][]string // replacer -> victims, sorted
 }
 
-// NewReplaceGraph builds the relation among units. Its cost is the number of
-// units with Replaces globs times the number of units.
+// NewReplaceGraph builds the relation among units. A literal name costs a
+// lookup; a glob with wildcards is matched against every unit.
 func NewReplaceGraph(units []*SchedUnit) *ReplaceGraph {
 	g := &ReplaceGraph{edges: map[string][]string{}}
+	names := make(map[string]bool, len(units))
+	for _, u := range units {
+		names[u.Name] = true
+	}
 	for _, a := range units {
-		if len(a.Req.Replaces) == 0 {
-			continue
-		}
-		for _, b := range units {
-			if a.Name == b.Name {
+		victims := map[string]bool{}
+		for _, glob := range a.Req.Replaces {
+			if !strings.ContainsAny(glob, `*?[\`) {
+				if names[glob] && glob != a.Name {
+					victims[glob] = true
+				}
 				continue
 			}
-			for _, glob := range a.Req.Replaces {
-				if globMatch(glob, b.Name) {
-					g.edges[a.Name] = append(g.edges[a.Name], b.Name)
-					break
+			for _, b := range units {
+				if b.Name != a.Name && globMatch(glob, b.Name) {
+					victims[b.Name] = true
 				}
 			}
+		}
+		for v := range victims {
+			g.edges[a.Name] = append(g.edges[a.Name], v)
 		}
 		sort.Strings(g.edges[a.Name])
 	}

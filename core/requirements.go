@@ -177,6 +177,27 @@ func globMatch(pattern, name string) bool {
 	return ok
 }
 
+// hasSpecifiers reports whether any value may hold a specifier ('%').
+func (r Requirements) hasSpecifiers() bool {
+	has := func(vs []string) bool {
+		for _, v := range vs {
+			if strings.Contains(v, "%") {
+				return true
+			}
+		}
+		return false
+	}
+	if strings.Contains(r.MachineID, "%") || has(r.MachineOf) || has(r.Conflicts) || has(r.Replaces) {
+		return true
+	}
+	for _, vs := range r.Metadata {
+		if has(vs) {
+			return true
+		}
+	}
+	return false
+}
+
 // ForUnit returns a copy of r with the specifiers %n %N %p %i expanded for name.
 func (r Requirements) ForUnit(name UnitName) Requirements {
 	x := func(vs []string) []string {

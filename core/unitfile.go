@@ -57,16 +57,18 @@ func ParseUnitFile(name string, data []byte) (*UnitFile, error) {
 	if err := prescan(name, data); err != nil {
 		return nil, err
 	}
-	opts, err := unit.DeserializeOptions(bytes.NewReader(data))
+	opts, err := parseOptions(data)
 	if err != nil {
 		return nil, &UnitFileError{File: name, Reason: err.Error()}
 	}
-	uf := &UnitFile{Options: make([]Option, 0, len(opts))}
-	for _, o := range opts {
-		uf.Options = append(uf.Options, Option{Section: o.Section, Name: o.Name, Value: o.Value})
-	}
+	uf := &UnitFile{Options: opts}
 	uf.canon = serialize(uf.Options)
 	uf.hash = HashBytes(uf.canon)
+	// The canonical form is what agents write and what the engine reads back:
+	// it must parse to the same options, or the file is refused here.
+	if again, err := parseOptions(uf.canon); err != nil || !bytes.Equal(serialize(again), uf.canon) {
+		return nil, &UnitFileError{File: name, Reason: "contents do not read back the same once stored (check backslashes at line ends)"}
+	}
 	return uf, nil
 }
 
@@ -82,18 +84,26 @@ func NewUnitFile(opts []Option) *UnitFile {
 // over-long lines, options before any section, comments whose trailing backslash
 // would swallow the next line, and malformed section headers.
 func prescan(name string, data []byte) error {
+	lines := strings.Split(string(data), "\n")
 	inSection, prevContinues := false, false
-	for i, line := range strings.Split(string(data), "\n") {
+	for i, line := range lines {
 		n := i + 1
 		isContinuation := prevContinues
-		prevContinues = strings.HasSuffix(strings.TrimRight(line, " \t\r"), "\\")
-		if len(line) > MaxUnitLineLength {
-			return &UnitFileError{File: name, Line: n, Reason: fmt.Sprintf("line is %d bytes, longer than the limit of %d", len(line), MaxUnitLineLength)}
-		}
-		if strings.IndexByte(line, 0) >= 0 {
-			return &UnitFileError{File: name, Line: n, Reason: "line contains a NUL byte"}
-		}
+		trimmed := strings.TrimRight(line, " \t\r")
+		prevContinues = strings.HasSuffix(trimmed, "\\")
 		t := strings.TrimSpace(line)
+		switch {
+		case len(line) >= MaxUnitLineLength:
+			return &UnitFileError{File: name, Line: n, Reason: fmt.Sprintf("line is %d bytes; lines must be shorter than %d", len(line), MaxUnitLineLength)}
+		case strings.IndexByte(line, 0) >= 0:
+			return &UnitFileError{File: name, Line: n, Reason: "line contains a NUL byte"}
+		case prevContinues && trimmed != strings.TrimRight(line, "\r"):
+			return &UnitFileError{File: name, Line: n, Reason: "whitespace after the final backslash: remove it to continue the line, or remove the backslash"}
+		case isContinuation && t == "":
+			return &UnitFileError{File: name, Line: n - 1, Reason: "line ends in a backslash but no line follows to continue it"}
+		case prevContinues && i == len(lines)-1:
+			return &UnitFileError{File: name, Line: n, Reason: "the last line ends in a backslash"}
+		}
 		switch {
 		case t == "":
 		case t[0] == '#' || t[0] == ';':
@@ -112,6 +122,19 @@ func prescan(name string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// parseOptions runs the go-systemd parser.
+func parseOptions(data []byte) ([]Option, error) {
+	opts, err := unit.DeserializeOptions(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Option, 0, len(opts))
+	for _, o := range opts {
+		out = append(out, Option{Section: o.Section, Name: o.Name, Value: o.Value})
+	}
+	return out, nil
 }
 
 // serialize is the canonical form: sections in first-seen order, options grouped

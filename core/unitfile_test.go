@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 func TestHashIgnoresCommentsAndBlankLines(t *testing.T) {
@@ -51,7 +53,11 @@ func TestUnitFileErrorsNameTheLine(t *testing.T) {
 	}{
 		"option before section": {"Description=x\n[Unit]\n", 1, "before any [Section]"},
 		"comment backslash":     {"[Unit]\n# note \\\nDescription=x\n", 2, "backslash"},
-		"long line":             {"[Unit]\nDescription=" + strings.Repeat("x", 3000) + "\n", 2, "longer than the limit"},
+		"long line":             {"[Unit]\nDescription=" + strings.Repeat("x", 3000) + "\n", 2, "shorter than 2048"},
+		"2048-byte line":        {"[Unit]\nD=" + strings.Repeat("x", 2046) + "\n", 2, "shorter than 2048"},
+		"space after backslash": {"[Service]\nExecStart=/bin/echo \\ \nRestart=always\n", 2, "whitespace after the final backslash"},
+		"backslash then blank":  {"[Service]\nExecStart=/bin/echo \\\n\nRestart=always\n", 2, "no line follows"},
+		"backslash at the end":  {"[Service]\nExecStart=/bin/echo \\", 2, "last line ends in a backslash"},
 		"bad header":            {"[Unit]\n[Service\nA=b\n", 2, "malformed section header"},
 		"not name=value":        {"[Unit]\nDescription\n", 2, "not Name=Value"},
 	}
@@ -76,4 +82,35 @@ func TestContinuationLines(t *testing.T) {
 	if len(uf.Section("Service")) != 1 {
 		t.Errorf("want one option, got %+v", uf.Options)
 	}
+}
+
+func TestLongestLineAccepted(t *testing.T) {
+	if _, err := ParseUnitFile("x", []byte("[Unit]\nD="+strings.Repeat("x", 2045)+"\n")); err != nil {
+		t.Errorf("a 2047-byte line was refused: %v", err)
+	}
+}
+
+// TestStoredFormReadsBack: whatever ParseUnitFile accepts, its canonical form
+// parses again to the same options and hash, so what agents write is what was
+// checked.
+func TestStoredFormReadsBack(t *testing.T) {
+	setRapidDefaults(t, 2000)
+	rapid.Check(t, func(t *rapid.T) {
+		pieces := []string{"[Service]", "[X-Fleet]", "ExecStart=/bin/echo", "A=b", " ", "\\", "\\ ", "=", "#c", ";c", "\n", "\n", "\r\n", "x", "\t", "Global=true"}
+		var b strings.Builder
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 30).Draw(t, "pieces") {
+			b.WriteString(p)
+		}
+		uf, err := ParseUnitFile("f", []byte(b.String()))
+		if err != nil {
+			return
+		}
+		again, err := ParseUnitFile("f", uf.Bytes())
+		if err != nil {
+			t.Fatalf("canonical form %q of %q refused: %v", uf.Bytes(), b.String(), err)
+		}
+		if again.Hash() != uf.Hash() {
+			t.Fatalf("canonical form %q of %q reads back as %q", uf.Bytes(), b.String(), again.Bytes())
+		}
+	})
 }

@@ -108,7 +108,10 @@ type Cluster struct {
 	// planned says a leader pass ran after the last change an engine must see,
 	// so unplaceable is current.
 	planned bool
-	ctx     context.Context
+	// beforePass is the schedule as the engine in this pass found it on taking
+	// or renewing the lease.
+	beforePass *checkSnapshot
+	ctx        context.Context
 }
 
 // SchedUnitRecord is what the simulator remembers of a submitted unit.

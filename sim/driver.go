@@ -143,11 +143,9 @@ func (c *Cluster) enginePass(m *Machine) {
 		return
 	}
 	c.stats.enginePasses++
-	var before *checkSnapshot
-	if c.leasing.current.Engine == m.ID || c.leasing.current.Engine == "" {
-		before = c.snapshotForCheck()
-	}
+	c.beforePass = nil
 	res, err := m.engine.Reconcile(c.ctx, now.Add(m.skew))
+	before := c.beforePass
 	for _, d := range res.Decisions {
 		c.tracef(m.ID, "engine: %s", d)
 	}

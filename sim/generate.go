@@ -180,7 +180,8 @@ func (g *generator) addMachines() error {
 
 // submitUnits submits and starts the units: mostly plain services; some that ask
 // for machine metadata; some in small groups that conflict with each other; some
-// that follow a plain unit (MachineOf); and a few global units.
+// that replace a plain unit; a few pinned to one machine (MachineID); some that
+// follow a plain unit (MachineOf); and a few global units.
 func (g *generator) submitUnits() error {
 	n := g.cfg.Units
 	globals := 0
@@ -204,6 +205,13 @@ func (g *generator) submitUnits() error {
 			conflicts++
 			name = fmt.Sprintf("db-g%d-%0*d.service", group, width, i)
 			xfleet = fmt.Sprintf("Conflicts=db-g%d-*.service", group)
+		case r < 96:
+			name = fmt.Sprintf("new-%0*d.service", width, i)
+			xfleet = "Replaces=" + g.plain[g.rng.IntN(len(g.plain))]
+		case r < 97:
+			ms := g.c.Machines()
+			name = fmt.Sprintf("pinned-%0*d.service", width, i)
+			xfleet = "MachineID=" + ms[g.rng.IntN(len(ms))].ID
 		default:
 			name = fmt.Sprintf("side-%0*d.service", width, i)
 			xfleet = "MachineOf=" + g.plain[g.rng.IntN(len(g.plain))]

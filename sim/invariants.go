@@ -220,8 +220,9 @@ func (c *Cluster) checkSchedule(s *checkSnapshot) {
 		}
 		placed[p.Machine] = append(placed[p.Machine], &r.SchedUnit)
 	}
-	for id, units := range c.machineUnits(s, placed) {
-		m := s.machines[id]
+	byMachine := c.machineUnits(s, placed)
+	for _, id := range s.ids {
+		m, units := s.machines[id], byMachine[id]
 		for _, u := range units {
 			if why := unableToRun(u, m, units, c.replaceGraph()); why != "" && !u.Global {
 				c.violate(InvConstraints, "%s on %s: %s", u.Name, id, why)

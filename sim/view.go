@@ -141,6 +141,8 @@ func (v *view) AcquireLeadership(ctx context.Context, engine string, ttl time.Du
 	f, err := v.base.AcquireLeadership(ctx, engine, ttl)
 	if err == nil {
 		v.c.onAcquire(f)
+		// What the leader is about to plan from, for the placement check.
+		v.c.beforePass = v.c.snapshotForCheck()
 	}
 	return f, err
 }
