@@ -59,6 +59,9 @@ func encode(v any) string {
 
 // decode unmarshals the value of key into v, naming the key on failure.
 func decode(key string, value []byte, v any) error {
+	if string(bytes.TrimSpace(value)) == "null" {
+		return &ValueError{Key: key, Reason: "value is null"}
+	}
 	if err := strictUnmarshal(value, v); err != nil {
 		return &ValueError{Key: key, Reason: "cannot decode value: " + err.Error()}
 	}

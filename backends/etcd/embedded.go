@@ -207,7 +207,12 @@ func (e *Embedded) Endpoints() []string { return []string{e.cfg.ClientURL} }
 func (e *Embedded) Config() EmbeddedConfig { return e.cfg }
 
 // Err reports a fatal error of the running server.
-func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
+func (e *Embedded) Err() <-chan error {
+	if e.etcd == nil {
+		return nil
+	}
+	return e.etcd.Err()
+}
 
 // Restart stops the server and starts it again on the same data directory and
 // URLs, as a crash and restart would (minus the crash: pending writes are

@@ -107,6 +107,22 @@ func (r *Registry) ResignLeadership(ctx context.Context, fence core.Fence) error
 	})
 }
 
+// dropStaleLeadership forgets (and revokes) the lease this Registry holds for
+// fence after a fenced write found the fence stale: the leader key was deleted
+// or replaced under a lease that is still alive (an operator forcing a
+// failover, a resign whose revoke failed). Without this, renewals would keep
+// the dead fence alive forever; with it, the next AcquireLeadership reads the
+// key again.
+func (r *Registry) dropStaleLeadership(ctx context.Context, fence core.Fence) {
+	h := r.heldLeader()
+	if h == nil || h.engine != fence.Engine || h.epoch != fence.Epoch {
+		return
+	}
+	r.forget(h.id)
+	// Best effort: an unrevoked lease only lingers until its TTL.
+	_ = r.revoke(ctx, h.id)
+}
+
 // fenceCmps holds iff fence is the current leadership: the leader key was
 // created at fence.Epoch and names fence.Engine.
 func (r *Registry) fenceCmps(fence core.Fence) []clientv3.Cmp {

@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -64,6 +65,7 @@ func (r *Registry) Notify(ctx context.Context, scope core.Scope) <-chan struct{}
 	select {
 	case <-n.ready:
 	case <-timer.C:
+		n.gaveUp.Store(true)
 		n.signal()
 	case <-ctx.Done():
 	}
@@ -76,6 +78,9 @@ type notifier struct {
 	out     chan struct{}
 	ready   chan struct{} // closed once etcd has created every watch
 	watches []*scopeWatch
+	// gaveUp: Notify returned before every watch was created; the caller may
+	// have read before the watches start, so their creation signals again.
+	gaveUp atomic.Bool
 
 	mu     sync.Mutex // orders signal after stop
 	closed bool
@@ -146,6 +151,9 @@ func (n *notifier) created(w *scopeWatch) {
 		}
 	}
 	close(n.ready)
+	if n.gaveUp.Load() {
+		n.signal()
+	}
 }
 
 // handle processes one watch response, or the end of a watch (ok false).

@@ -97,6 +97,7 @@ func (r *Registry) ApplySchedule(ctx context.Context, fence core.Fence, ops []co
 				return err
 			}
 			if !resp.Succeeded {
+				r.dropStaleLeadership(ctx, fence)
 				return fmt.Errorf("fence %s/%d (after %d of %d transactions): %w", fence.Engine, fence.Epoch, i, len(parts), core.ErrStaleFence)
 			}
 		}
@@ -114,13 +115,19 @@ func (r *Registry) scheduleOps(ops []core.ScheduleOp) ([]clientv3.Op, error) {
 		}
 		last[r.keys.sched(op.Machine, op.Unit)] = op
 	}
+	// Deletes go first: when a batch is split across transactions and the
+	// engine is deposed half-way, every state in between is a subset of the old
+	// schedule or of the new one, so no unit is ever placed twice.
 	keys := sortedKeys(last)
-	out := make([]clientv3.Op, len(keys))
-	for i, k := range keys {
+	out := make([]clientv3.Op, 0, len(keys))
+	for _, k := range keys {
+		if last[k].Kind == core.OpUnplace {
+			out = append(out, clientv3.OpDelete(k))
+		}
+	}
+	for _, k := range keys {
 		if op := last[k]; op.Kind == core.OpPlace {
-			out[i] = clientv3.OpPut(k, encode(placementValue{Hash: op.Hash, Target: op.TargetState}))
-		} else {
-			out[i] = clientv3.OpDelete(k)
+			out = append(out, clientv3.OpPut(k, encode(placementValue{Hash: op.Hash, Target: op.TargetState})))
 		}
 	}
 	return out, nil
