@@ -29,6 +29,7 @@ const (
 
 	DefaultCallTimeout    = 30 * time.Second
 	DefaultJobTimeout     = 5 * time.Minute
+	DefaultStopWait       = 5 * time.Second
 	DefaultResyncInterval = 5 * time.Minute
 	DefaultReconnectMax   = 5 * time.Second
 )
@@ -51,6 +52,10 @@ type Config struct {
 	// JobTimeout bounds how long a queued start or stop job is watched, and how
 	// long RemoveUnit waits for its stop job.
 	JobTimeout time.Duration
+	// StopWait bounds how long RemoveUnit waits for its stop job; past it the
+	// file is kept, the job goes on, and a later RemoveUnit finishes. Keep it
+	// well under the agent TTL / 3.
+	StopWait time.Duration
 	// ResyncInterval is the safety net: Notify subscribers are woken this often
 	// even when no D-Bus signal arrived.
 	ResyncInterval time.Duration
@@ -100,6 +105,7 @@ func (c Config) resolve() (Config, error) {
 	c.UnitDir = filepath.Clean(c.UnitDir)
 	c.CallTimeout = orDefault(c.CallTimeout, DefaultCallTimeout)
 	c.JobTimeout = orDefault(c.JobTimeout, DefaultJobTimeout)
+	c.StopWait = min(orDefault(c.StopWait, DefaultStopWait), c.JobTimeout)
 	c.ResyncInterval = orDefault(c.ResyncInterval, DefaultResyncInterval)
 	c.ReconnectMax = orDefault(c.ReconnectMax, DefaultReconnectMax)
 	if c.Logger == nil {

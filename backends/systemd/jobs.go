@@ -81,7 +81,7 @@ func (m *Manager) submit(ctx context.Context, c *conn, op jobOp, name string) (<
 // watch waits for one job's result and reports anything but success.
 func (m *Manager) watch(c *conn, op jobOp, name string, result <-chan string) {
 	defer m.jobDone()
-	err := m.wait(m.ctx, c, op, name, result)
+	err := m.wait(m.ctx, c, op, name, result, m.cfg.JobTimeout)
 	if err != nil && m.ctx.Err() == nil {
 		m.cfg.Logger.Warn("systemd job did not succeed", "unit", name, "job", string(op), "err", err)
 		m.wake()
@@ -90,8 +90,8 @@ func (m *Manager) watch(c *conn, op jobOp, name string, result <-chan string) {
 
 // wait blocks until the job's result arrives, the connection drops, JobTimeout
 // passes or ctx ends, and returns nil only for a job that is done.
-func (m *Manager) wait(ctx context.Context, c *conn, op jobOp, name string, result <-chan string) error {
-	t := time.NewTimer(m.cfg.JobTimeout)
+func (m *Manager) wait(ctx context.Context, c *conn, op jobOp, name string, result <-chan string, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case r := <-result:
@@ -102,7 +102,7 @@ func (m *Manager) wait(ctx context.Context, c *conn, op jobOp, name string, resu
 	case <-c.done:
 		return fmt.Errorf("systemd: %s job for %s: connection lost before it finished: %w", op, name, core.ErrUnavailable)
 	case <-t.C:
-		return fmt.Errorf("systemd: %s job for %s still running after %v", op, name, m.cfg.JobTimeout)
+		return fmt.Errorf("systemd: %s job for %s still running after %v", op, name, timeout)
 	case <-ctx.Done():
 		return fmt.Errorf("systemd: %s job for %s: %w", op, name, ctx.Err())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -66,10 +67,47 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("systemd: list unit directory: %w", err)
 	}
 	m.setTracked(files, 0)
+	m.relink(ctx, c, files)
 	m.setConn(c)
 	m.wg.Add(1)
 	go m.run(c)
 	return m, nil
+}
+
+// relink links every file found in fleet's directory again (one call, plus one
+// enable call for the files with [Install]), so that a file whose link was lost
+// (fleetd stopped between writing and linking it, or someone disabled it) is not
+// stuck not-found. A failure is logged: the units concerned stay not-found and
+// are reported so.
+func (m *Manager) relink(ctx context.Context, c *conn, files []unitFile) {
+	var paths, install []string
+	for _, f := range files {
+		if isTemplate(f.name) {
+			continue
+		}
+		data, ok, err := m.dir.read(f.name)
+		if err != nil || !ok {
+			continue
+		}
+		paths = append(paths, filepath.Join(m.dir.path, f.name))
+		if hasInstall(data) {
+			install = append(install, f.name)
+		}
+	}
+	if len(paths) == 0 {
+		return
+	}
+	cctx, cancel := m.callCtx(ctx)
+	defer cancel()
+	if _, err := c.sd.LinkUnitFilesContext(cctx, paths, true, true); err != nil {
+		m.cfg.Logger.Warn("relinking fleet's unit files failed", "files", len(paths), "err", c.wrapCallErr(err, "link"))
+		return
+	}
+	if len(install) > 0 {
+		if _, _, err := c.sd.EnableUnitFilesContext(cctx, install, true, true); err != nil {
+			m.cfg.Logger.Warn("re-enabling fleet's unit files failed", "files", len(install), "err", c.wrapCallErr(err, "enable"))
+		}
+	}
 }
 
 // Config returns the configuration in use, with every default filled in.
@@ -87,6 +125,15 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	m.cancel()
 	m.wg.Wait()
+	// The links of units removed since the last Reload are undone now, or
+	// they would outlive this Manager.
+	var err error
+	m.mu.Lock()
+	c := m.conn
+	m.mu.Unlock()
+	if c != nil && c.alive() {
+		err = m.unlinkRemoved(context.Background(), c)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.conn != nil {
@@ -97,6 +144,9 @@ func (m *Manager) Close() error {
 		stop()
 		close(ch)
 		delete(m.subs, ch)
+	}
+	if err != nil {
+		return fmt.Errorf("systemd: close: %w", err)
 	}
 	return nil
 }

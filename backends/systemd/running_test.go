@@ -187,9 +187,70 @@ func TestLeftoverUnitsReportedOnOpen(t *testing.T) {
 	if len(list) != 2 || list[0].Name != "left.service" || list[1].Name != "unlinked.service" {
 		t.Fatalf("Units after reopening = %+v, want left.service and unlinked.service", list)
 	}
-	if !list[0].Running() || list[1].LoadState != core.LoadNotFound || list[1].Hash != core.HashBytes(unlinked) {
-		t.Fatalf("Units after reopening = %+v; want left running, unlinked not-found with its hash", list)
+	// Open links every file again, so the one left unlinked loads.
+	if !list[0].Running() || list[1].LoadState != core.LoadLoaded || list[1].Hash != core.HashBytes(unlinked) {
+		t.Fatalf("Units after reopening = %+v; want left running, unlinked relinked and loaded, with its hash", list)
 	}
+	if err := second.Start(t.Context(), "unlinked.service"); err != nil {
+		t.Errorf("Start of the relinked unit: %v", err)
+	}
+}
+
+func TestTemplateFilesDoNotBreakListing(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, nil)
+	if err := m.WriteUnit(t.Context(), "t@.service", []byte("[Service]\nExecStart=/bin/sleep 600\n")); err == nil {
+		t.Error("WriteUnit of a template succeeded, want an error")
+	}
+	install(t, m, "ok.service", "[Service]\nExecStart=/bin/sleep 600\n")
+	// A template left in fleet's directory by hand.
+	if err := os.WriteFile(filepath.Join(m.Config().UnitDir, "t@.service"), []byte("[Service]\nExecStart=/bin/true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list, err := m.Units(t.Context())
+	if err != nil {
+		t.Fatalf("Units with a template file present: %v", err)
+	}
+	if len(list) != 2 || list[0].Name != "ok.service" || list[0].LoadState != core.LoadLoaded || list[1].LoadState != core.LoadNotFound {
+		t.Errorf("Units = %+v, want ok.service loaded and t@.service not-found", list)
+	}
+	if err := m.RemoveUnit(t.Context(), "t@.service"); err != nil {
+		t.Errorf("RemoveUnit of the template file: %v", err)
+	}
+}
+
+func TestRemoveUnitDoesNotWaitLongForAStop(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, func(c *systemd.Config) { c.StopWait = 200 * time.Millisecond })
+	install(t, m, "slow.service", "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; sleep 600'\nTimeoutStopSec=3\n")
+	if err := m.Start(t.Context(), "slow.service"); err != nil {
+		t.Fatal(err)
+	}
+	waitUnit(t, m, "slow.service", active)
+	start := time.Now()
+	err := m.RemoveUnit(t.Context(), "slow.service")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("RemoveUnit took %v with StopWait 200ms", took)
+	}
+	if err == nil {
+		t.Fatal("RemoveUnit returned nil while the stop was still running")
+	}
+	if ok, _ := fileExists(m.Config().UnitDir, "slow.service"); !ok {
+		t.Fatal("RemoveUnit removed the file of a unit still stopping")
+	}
+	// Once the stop job ends, a later call finishes the removal.
+	deadline := time.Now().Add(10 * time.Second)
+	for m.RemoveUnit(t.Context(), "slow.service") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("RemoveUnit never finished after the stop job ended")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func fileExists(dir, name string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, name))
+	return err == nil, err
 }
 
 func TestRemovedUnitsUnlinkedAtNextReload(t *testing.T) {
@@ -216,5 +277,28 @@ func TestRemovedUnitsUnlinkedAtNextReload(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(links, "back.service")); err != nil {
 		t.Errorf("link of back.service, written again, was removed: %v", err)
+	}
+}
+
+func TestFailedRewriteKeepsThePreviousFile(t *testing.T) {
+	um := sharedManager(t)
+	m := open(t, um, nil)
+	old := []byte("[Service]\nExecStart=/bin/sleep 600\n")
+	install(t, m, "keep.service", string(old))
+	if err := m.Start(t.Context(), "keep.service"); err != nil {
+		t.Fatal(err)
+	}
+	waitUnit(t, m, "keep.service", active)
+	// Enabling fails: an alias of another unit type is refused by systemd.
+	bad := []byte("[Service]\nExecStart=/bin/sleep 601\n\n[Install]\nAlias=x.socket\n")
+	if err := m.WriteUnit(t.Context(), "keep.service", bad); err == nil {
+		t.Fatal("WriteUnit with an unenableable [Install] succeeded")
+	}
+	list, err := m.Units(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Hash != core.HashBytes(old) || !list[0].Running() {
+		t.Errorf("after a failed rewrite: %+v; want keep.service still listed with its old contents, running", list)
 	}
 }

@@ -61,6 +61,19 @@ func (d unitDir) write(name string, data []byte) error {
 	return nil
 }
 
+// read returns name's file contents, and false if it has no file.
+func (d unitDir) read(name string) ([]byte, bool, error) {
+	p, err := d.file(name)
+	if err != nil {
+		return nil, false, err
+	}
+	data, err := readNoFollow(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	return data, err == nil, err
+}
+
 // has reports whether name has a regular file in the directory.
 func (d unitDir) has(name string) (bool, error) {
 	p, err := d.file(name)

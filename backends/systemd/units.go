@@ -25,20 +25,41 @@ func (m *Manager) WriteUnit(ctx context.Context, name string, contents []byte) e
 	if bytes.IndexByte(contents, 0) >= 0 {
 		return &core.UnitFileError{File: name, Reason: "file contains a NUL byte"}
 	}
+	if isTemplate(name) {
+		return &core.NameError{Name: name, Reason: "a template cannot be loaded by itself"}
+	}
 	c, err := m.current()
 	if err != nil {
 		return err
+	}
+	old, hadFile, err := m.dir.read(name)
+	if err != nil {
+		return fmt.Errorf("systemd: write unit %s: %w", name, err)
 	}
 	if err := m.dir.write(name, contents); err != nil {
 		return fmt.Errorf("systemd: write unit %s: %w", name, err)
 	}
 	m.track(name, true)
-	m.keepLink(name)
+	unlinkQueued := m.keepLink(name)
 	if err := m.link(ctx, c, name, path, hasInstall(contents)); err != nil {
-		m.track(name, false)
-		return errors.Join(err, m.dir.remove(name))
+		// Leave things as they were: the previous file (whose unit may be
+		// running) and its queued unlink, or no file at all.
+		if !hadFile {
+			m.track(name, false)
+			return errors.Join(err, m.dir.remove(name))
+		}
+		if unlinkQueued {
+			m.dropLink(name)
+		}
+		return errors.Join(err, m.dir.write(name, old))
 	}
 	return nil
+}
+
+// isTemplate reports whether name is a template (foo@.service).
+func isTemplate(name string) bool {
+	n, err := core.ParseUnitName(name)
+	return err == nil && n.IsTemplate()
 }
 
 // link makes the manager see the file (LinkUnitFiles, runtime, forced) and, for
@@ -72,7 +93,8 @@ func hasInstall(contents []byte) bool {
 	return false
 }
 
-// RemoveUnit stops the unit (waiting for the stop job, bounded by JobTimeout),
+// RemoveUnit stops the unit (waiting for the stop job at most StopWait, so that
+// a unit slow to stop does not hold up the agent's pass),
 // resets its failed state and removes its file. Undoing its runtime link and
 // enablement waits for the next Reload, which does it for every removed unit in
 // one call: systemd walks every runtime link on each disable, so one call per
@@ -88,6 +110,14 @@ func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
 		m.track(name, false)
 		return nil
 	}
+	if isTemplate(name) {
+		// Nothing of a template runs by itself: only the file is fleet's.
+		if err := m.dir.remove(name); err != nil {
+			return fmt.Errorf("systemd: remove unit file %s: %w", name, err)
+		}
+		m.track(name, false)
+		return nil
+	}
 	c, err := m.current()
 	if err != nil {
 		return err
@@ -97,8 +127,8 @@ func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
 		return fmt.Errorf("%w (unit file kept)", err)
 	}
 	if result != nil {
-		if err := m.wait(ctx, c, opStop, name, result); err != nil {
-			return fmt.Errorf("%w (unit file kept)", err)
+		if err := m.wait(ctx, c, opStop, name, result, m.cfg.StopWait); err != nil {
+			return fmt.Errorf("%w (unit file kept; the stop job goes on, a later call finishes the removal)", err)
 		}
 	}
 	cctx, cancel := m.callCtx(ctx)
@@ -121,11 +151,14 @@ func (m *Manager) dropLink(name string) {
 	m.unlinks[name] = struct{}{}
 }
 
-// keepLink cancels a queued link removal: the unit is being written again.
-func (m *Manager) keepLink(name string) {
+// keepLink cancels a queued link removal, the unit being written again, and
+// reports whether one was queued.
+func (m *Manager) keepLink(name string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	_, queued := m.unlinks[name]
 	delete(m.unlinks, name)
+	return queued
 }
 
 // takeUnlinks returns the queued link removals, sorted, and empties the queue.
@@ -198,10 +231,19 @@ func (m *Manager) Units(ctx context.Context) ([]core.UnitStatus, error) {
 	if len(files) == 0 {
 		return out, nil
 	}
-	names := make([]string, len(files))
+	// A template is never a unit by itself, and naming one makes systemd refuse
+	// the whole ListUnitsByNames call: it is reported not-found without asking.
+	names := make([]string, 0, len(files))
+	index := make([]int, 0, len(files))
 	for i, f := range files {
-		names[i] = f.name
 		out[i] = core.UnitStatus{Name: f.name, Hash: f.hash, LoadState: core.LoadNotFound, ActiveState: core.ActiveInactive, SubState: "dead"}
+		if !isTemplate(f.name) {
+			names = append(names, f.name)
+			index = append(index, i)
+		}
+	}
+	if len(names) == 0 {
+		return out, nil
 	}
 	c, err := m.current()
 	if err != nil {
@@ -216,13 +258,13 @@ func (m *Manager) Units(ctx context.Context) ([]core.UnitStatus, error) {
 	// systemd answers one entry per name, in order; an alias comes back under
 	// the name of the unit it points to, so pair by position when it can.
 	byName := make(map[string]int, len(names))
-	for i, n := range names {
-		byName[n] = i
+	for k, n := range names {
+		byName[n] = index[k]
 	}
 	for j, s := range states {
 		i, ok := byName[s.Name]
 		if len(states) == len(names) {
-			i, ok = j, true
+			i, ok = index[j], true
 		}
 		if ok {
 			out[i].LoadState, out[i].ActiveState, out[i].SubState = s.LoadState, s.ActiveState, s.SubState
