@@ -187,8 +187,8 @@ func TestRestartManager(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	e.m.SetFaults(fakesystemd.Faults{Hang: map[string]bool{"removed.service": true}})
-	if err := e.m.RemoveUnit(t.Context(), "removed.service"); err != nil {
-		t.Fatal(err)
+	if err := e.m.RemoveUnit(t.Context(), "removed.service"); err == nil {
+		t.Fatal("RemoveUnit with a hung stop job succeeded, want an error and the file kept")
 	}
 	if err := e.m.WriteUnit(t.Context(), "new.service", []byte(sleeper)); err != nil {
 		t.Fatal(err)
@@ -207,11 +207,13 @@ func TestRestartManager(t *testing.T) {
 	e.expect(0, "new.service", "loaded/inactive/dead") // loaded without Reload
 	e.expect(0, "boot.service", "loaded/activating/start")
 	e.expect(time.Second, "boot.service", "loaded/active/running")
-	// The removed unit, hung while stopping, is forgotten: written again it is new.
-	if err := e.m.WriteUnit(t.Context(), "removed.service", []byte(sleeper)); err != nil {
-		t.Fatal(err)
+	// The unit whose removal hung kept its file: the restarted manager loads it,
+	// its stop job is gone, and removing it now succeeds.
+	e.expect(0, "removed.service", "loaded/inactive/dead")
+	if err := e.m.RemoveUnit(t.Context(), "removed.service"); err != nil {
+		t.Fatalf("RemoveUnit after the restart: %v", err)
 	}
-	e.expect(0, "removed.service", "not-found/inactive/dead")
+	e.expect(0, "removed.service", "absent")
 }
 
 func TestInvalidNames(t *testing.T) {

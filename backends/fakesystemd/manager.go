@@ -146,7 +146,9 @@ func (m *Manager) WriteUnit(ctx context.Context, name string, contents []byte) e
 
 // RemoveUnit stops the unit (a stop job: it may still be deactivating when
 // this returns), resets its failed state and removes its file, so that Units
-// no longer lists it. Removing a unit that has no file is not an error.
+// no longer lists it. Removing a unit that has no file is not an error. A stop
+// job that hangs (Faults.Hang) fails the call and keeps the file, as the real
+// backend does when a stop outlasts its wait.
 func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
 	if err := validName(OpRemoveUnit, name); err != nil {
 		return err
@@ -161,6 +163,11 @@ func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
 		return nil
 	}
 	m.beginStop(e, m.now)
+	if e.hung {
+		// As the real backend, which waits a bounded time for the stop job:
+		// the file stays and a later call finishes once the job ends.
+		return fmt.Errorf("fakesystemd: %s %s: stop job never finishes (unit file kept)", OpRemoveUnit, name)
+	}
 	m.resetFailed(e)
 	e.hasFile, e.hash, e.file = false, "", spec{}
 	m.dirty = true
