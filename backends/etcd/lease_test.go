@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
+	"github.com/fleet-rebuild/fleet/backends/memory"
 	"github.com/fleet-rebuild/fleet/core"
 )
 
@@ -127,7 +128,7 @@ func TestRequestsPerCall(t *testing.T) {
 // deadline in the client.
 func TestVirtualRenewalsCostNothing(t *testing.T) {
 	cli, count := countingClient(t, shared.srv.Endpoints())
-	clock := &manualClock{now: time.Unix(0, 0)}
+	clock := memory.NewManualClock(time.Unix(0, 0))
 	reg, err := New(cli, WithPrefix(freshPrefix()), WithClock(clock))
 	must(t, err)
 	must(t, reg.Heartbeat(t.Context(), core.MachineState{ID: "m1"}, "s1", ttl))

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fleet-rebuild/fleet/backends/memory"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -58,31 +58,13 @@ func freshPrefix() string {
 
 // newTestRegistry returns a registry on the shared server under a fresh prefix,
 // with leases driven by a manual clock.
-func newTestRegistry(t *testing.T, opts ...Option) (*Registry, *manualClock) {
+func newTestRegistry(t *testing.T, opts ...Option) (*Registry, *memory.ManualClock) {
 	t.Helper()
-	clock := &manualClock{now: time.Unix(1_000_000, 0)}
+	clock := memory.NewManualClock(time.Unix(1_000_000, 0))
 	opts = append([]Option{WithPrefix(freshPrefix()), WithClock(clock)}, opts...)
 	reg, err := New(shared.cli, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	return reg, clock
-}
-
-// manualClock is a core.Clock that moves only when advanced.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }

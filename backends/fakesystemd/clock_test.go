@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// testClock is a manual clock for the tests: time moves only when told.
+// testClock is a manual clock for the tests: time moves only when told, and
+// may move back (memory.ManualClock refuses to), to test a skewed clock.
 type testClock struct {
 	mu  sync.Mutex
 	now time.Time
