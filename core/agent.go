@@ -20,9 +20,33 @@ type AgentConfig struct {
 	TTL time.Duration
 	// Resync is the longest time between passes, a safety net (default 1 min).
 	Resync time.Duration
-	// MaxStartBackoff caps the delay between start attempts of a unit that keeps
-	// failing (default 5 min). Attempts wait 1 s, 2 s, 4 s, … up to the cap.
+	// ExternalPresence says that the driver renews the machine's presence
+	// itself (Registry.Heartbeat with this Session and TTL), on a goroutine of
+	// its own so that a slow systemd never delays it, and calls Republish after
+	// a gap in which the presence may have lapsed. Reconcile then neither
+	// renews the presence nor wakes for it.
+	ExternalPresence bool
+	// MaxStartBackoff caps the delay between start attempts of a unit whose
+	// start keeps failing (default 5 min). Attempts wait 1 s, 2 s, 4 s, … up to
+	// the cap.
 	MaxStartBackoff time.Duration
+}
+
+// Validate reports the first field of cfg that cannot work, naming it.
+func (cfg AgentConfig) Validate() error {
+	switch {
+	case cfg.Machine.ID == "":
+		return errors.New("agent config: Machine.ID is empty")
+	case cfg.Session == "":
+		return errors.New("agent config: Session is empty")
+	case cfg.TTL < minTTL:
+		return fmt.Errorf("agent config: TTL %v is below the minimum %v", cfg.TTL, minTTL)
+	case cfg.Resync < 0:
+		return fmt.Errorf("agent config: Resync %v is negative", cfg.Resync)
+	case cfg.MaxStartBackoff < 0:
+		return fmt.Errorf("agent config: MaxStartBackoff %v is negative", cfg.MaxStartBackoff)
+	}
+	return nil
 }
 
 // AgentResult is what one agent pass did.
@@ -31,26 +55,40 @@ type AgentResult struct {
 	Failures  []TaskFailure // tasks that failed; the others still ran
 	Published int           // unit states written
 	Removed   int           // unit states deleted
+	Units     int           // fleet's units on this machine, as systemd listed them
 	// NextWake is when the pass wants to run again at the latest.
 	NextWake time.Time
 }
 
-// desiredUnit is one unit this machine should have.
+// desiredUnit is one unit this machine should have, as of the unit's revision.
 type desiredUnit struct {
 	hash   Hash
 	target JobState
+	rev    int64
 }
 
-// startRecord tracks start attempts of a unit that is not running.
+// startRecord is what the agent did about starting a unit for one revision of
+// it: started it (and then leaves it alone: a unit that ran and ended is
+// systemd's business), or tried and failed (and then tries again with
+// back-off).
 type startRecord struct {
-	attempts int
+	rev      int64
+	started  bool
+	failures int
 	last     time.Time
 }
 
 // Agent is the executor role for one machine. Its view of what runs comes from
 // the unit manager on every pass, never from memory of what it did; the only
 // state it keeps is caches (unit contents by hash), the last states it published
-// and start back-off timers.
+// and which revision of each unit it started.
+//
+// A launched unit is started when this agent has not started it for the unit's
+// current revision: after it was placed here, its contents changed, its target
+// state changed (a stop and a start, each a new revision), or this agent
+// restarted. A start that systemd refuses is retried with back-off. A unit that
+// was started and then ended (exited, crashed, or stopped behind fleet's back)
+// is not started again: restarting is systemd's job (Restart=).
 type Agent struct {
 	cfg       AgentConfig
 	reg       AgentRegistry
@@ -67,8 +105,12 @@ type Agent struct {
 	unreloaded    map[string]bool
 }
 
-// NewAgent returns the agent of cfg.Machine working through reg and mgr.
-func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) *Agent {
+// NewAgent returns the agent of cfg.Machine working through reg and mgr, or the
+// error of cfg.Validate.
+func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Resync <= 0 {
 		cfg.Resync = time.Minute
 	}
@@ -82,7 +124,7 @@ func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) *Agent {
 		reqs:       map[Hash]parsedReqs{},
 		published:  map[string]UnitState{},
 		starts:     map[string]*startRecord{},
-	}
+	}, nil
 }
 
 // Reconcile runs one agent pass at time now: renew presence when due, compare
@@ -91,9 +133,11 @@ func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) *Agent {
 // is done to the units: they keep running.
 func (a *Agent) Reconcile(ctx context.Context, now time.Time) (AgentResult, error) {
 	res := AgentResult{}
-	if err := a.heartbeat(ctx, now); err != nil {
-		res.NextWake = now.Add(a.cfg.TTL / 3)
-		return res, err
+	if !a.cfg.ExternalPresence {
+		if err := a.heartbeat(ctx, now); err != nil {
+			res.NextWake = now.Add(a.cfg.TTL / 3)
+			return res, err
+		}
 	}
 	desired, err := a.desired(ctx)
 	if err != nil {
@@ -106,14 +150,18 @@ func (a *Agent) Reconcile(ctx context.Context, now time.Time) (AgentResult, erro
 		return res, fmt.Errorf("agent %s: list units: %w", a.cfg.Machine.ID, err)
 	}
 	tasks, wake := a.plan(desired, actual, now)
-	res.NextWake = earliest(now.Add(a.cfg.Resync), a.lastBeat.Add(a.cfg.TTL/3), wake)
+	res.NextWake = earliest(now.Add(a.cfg.Resync), wake)
+	if !a.cfg.ExternalPresence {
+		res.NextWake = earliest(res.NextWake, a.lastBeat.Add(a.cfg.TTL/3))
+	}
 	res.Tasks, res.Failures = a.run(ctx, tasks, now)
 	if len(tasks) > 0 {
 		if actual, err = a.mgr.Units(ctx); err != nil {
 			return res, fmt.Errorf("agent %s: list units: %w", a.cfg.Machine.ID, err)
 		}
 	}
-	res.Published, res.Removed, err = a.publish(ctx, actual)
+	res.Units = len(actual)
+	res.Published, res.Removed, err = a.publish(ctx, desired, actual)
 	return res, err
 }
 
@@ -143,6 +191,20 @@ func (a *Agent) heartbeat(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// Republish makes the next pass publish every unit state again, as after a
+// gap in presence (see ExternalPresence).
+func (a *Agent) Republish() { a.republish = true }
+
+// SetMachine changes the machine's announced state (a reload of its metadata
+// or address); the next heartbeat announces it.
+func (a *Agent) SetMachine(m MachineState) error {
+	if m.ID != a.cfg.Machine.ID {
+		return fmt.Errorf("agent %s: cannot become machine %q", a.cfg.Machine.ID, m.ID)
+	}
+	a.cfg.Machine = m
+	return nil
+}
+
 // desired reads what should run here: this machine's placements and the global
 // units that are eligible on it, with their target states.
 func (a *Agent) desired(ctx context.Context) (map[string]desiredUnit, error) {
@@ -157,7 +219,7 @@ func (a *Agent) desired(ctx context.Context) (map[string]desiredUnit, error) {
 	out := make(map[string]desiredUnit, len(placements)+len(globals))
 	for _, p := range placements {
 		if p.TargetState != Inactive {
-			out[p.Unit] = desiredUnit{hash: p.Hash, target: p.TargetState}
+			out[p.Unit] = desiredUnit{hash: p.Hash, target: p.TargetState, rev: p.UnitRevision}
 		}
 	}
 	if len(globals) == 0 {
@@ -179,8 +241,12 @@ func (a *Agent) desired(ctx context.Context) (map[string]desiredUnit, error) {
 		}
 		gs = append(gs, su)
 	}
-	for _, g := range EligibleGlobals(a.cfg.Machine, placed, gs) {
-		out[g.Name] = desiredUnit{hash: g.Hash, target: g.TargetState}
+	self, err := a.reg.Machine(ctx, a.cfg.Machine.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range EligibleGlobals(self, placed, gs) {
+		out[g.Name] = desiredUnit{hash: g.Hash, target: g.TargetState, rev: g.Revision}
 	}
 	a.pruneRequirements(placed, gs)
 	return out, nil
@@ -226,12 +292,16 @@ func (a *Agent) schedUnit(ctx context.Context, u Unit) (*SchedUnit, error) {
 
 // publish writes the states that changed since the last successful publish and
 // deletes those of units no longer here.
-func (a *Agent) publish(ctx context.Context, actual []UnitStatus) (int, int, error) {
+func (a *Agent) publish(ctx context.Context, desired map[string]desiredUnit, actual []UnitStatus) (int, int, error) {
 	var states []UnitState
 	present := make(map[string]bool, len(actual))
 	for _, s := range actual {
 		present[s.Name] = true
-		us := UnitState{Unit: s.Name, Machine: a.cfg.Machine.ID, Hash: s.Hash, LoadState: s.LoadState, ActiveState: s.ActiveState, SubState: s.SubState}
+		us := UnitState{
+			Unit: s.Name, Machine: a.cfg.Machine.ID, Hash: s.Hash,
+			LoadState: s.LoadState, ActiveState: s.ActiveState, SubState: s.SubState,
+			Launched: a.launched(desired[s.Name], s),
+		}
 		if old, ok := a.published[s.Name]; a.republish || !ok || old != us {
 			states = append(states, us)
 		}
@@ -248,7 +318,10 @@ func (a *Agent) publish(ctx context.Context, actual []UnitStatus) (int, int, err
 	}
 	err := a.reg.PublishUnitStates(ctx, a.cfg.Machine.ID, a.cfg.Session, states, removed)
 	if errors.Is(err, ErrNotPresent) {
+		// The presence lapsed with every state attached to it: renew it (or
+		// let the driver do it) and publish everything again.
 		a.lastBeat = time.Time{}
+		a.republish = true
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("agent %s: publish states: %w", a.cfg.Machine.ID, err)
@@ -262,6 +335,20 @@ func (a *Agent) publish(ctx context.Context, actual []UnitStatus) (int, int, err
 	}
 	a.pruneCaches(actual)
 	return len(states), len(removed), nil
+}
+
+// launched reports whether the agent holds unit s launched: it is to be
+// launched with these contents, and it runs or the agent started this revision
+// of it (a unit that ran and ended stays launched, as in fleet).
+func (a *Agent) launched(d desiredUnit, s UnitStatus) bool {
+	if d.target != Launched || d.hash != s.Hash {
+		return false
+	}
+	if s.Running() {
+		return true
+	}
+	r := a.starts[s.Name]
+	return r != nil && r.rev == d.rev && r.started
 }
 
 // pruneCaches drops cached contents no unit here uses any more.

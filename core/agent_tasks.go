@@ -50,8 +50,8 @@ func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now ti
 		}
 		switch {
 		case d.target == Launched && !s.Running() && s.LoadState == LoadLoaded:
-			if t, ok := a.startDue(n, now); ok {
-				tasks = append(tasks, Task{Kind: TaskStart, Unit: n, Reason: "target launched"})
+			if t, ok := a.startDue(n, d.rev, now); ok {
+				tasks = append(tasks, Task{Kind: TaskStart, Unit: n, Reason: "target launched", Revision: d.rev})
 			} else {
 				wake = earliest(t, wake)
 			}
@@ -66,32 +66,39 @@ func (a *Agent) plan(desired map[string]desiredUnit, actual []UnitStatus, now ti
 	return tasks, wake
 }
 
-// startDue reports whether a start of unit n may be attempted now; if not, it
-// returns when it may. After a start, the next one waits 1 s, then 2 s, 4 s, …
-// up to MaxStartBackoff, so a unit that keeps failing (or exiting) is not
-// restarted in a loop; a unit whose last start is older than twice the cap
-// starts at once, as does one with new contents.
-func (a *Agent) startDue(n string, now time.Time) (time.Time, bool) {
+// startDue reports whether unit n, not running, is to be started now for
+// revision rev; if it is to be started later, it returns when. A revision this
+// agent has not started yet starts at once; one it started is left alone (it
+// ran and ended); one whose start failed is tried again after 1 s, 2 s, 4 s, …
+// up to MaxStartBackoff.
+func (a *Agent) startDue(n string, rev int64, now time.Time) (time.Time, bool) {
 	r := a.starts[n]
-	if r == nil || now.Sub(r.last) >= 2*a.cfg.MaxStartBackoff {
+	switch {
+	case r == nil || r.rev != rev:
 		return time.Time{}, true
+	case r.started:
+		return time.Time{}, false
 	}
-	delay := min(time.Second<<min(r.attempts-1, 20), a.cfg.MaxStartBackoff)
+	delay := min(time.Second<<min(r.failures-1, 20), a.cfg.MaxStartBackoff)
 	if next := r.last.Add(delay); now.Before(next) {
 		return next, false
 	}
 	return time.Time{}, true
 }
 
-// noteStart records a start attempt of unit n at now.
-func (a *Agent) noteStart(n string, now time.Time) {
+// noteStart records the outcome of a start of unit n for revision rev at now.
+func (a *Agent) noteStart(n string, rev int64, err error, now time.Time) {
 	r := a.starts[n]
-	if r == nil || now.Sub(r.last) >= 2*a.cfg.MaxStartBackoff {
-		r = &startRecord{}
+	if r == nil || r.rev != rev {
+		r = &startRecord{rev: rev}
 		a.starts[n] = r
 	}
-	r.attempts++
 	r.last = now
+	if err == nil {
+		r.started, r.failures = true, 0
+		return
+	}
+	r.failures++
 }
 
 // run executes tasks in order. A failed task does not stop the others, but a unit
@@ -106,10 +113,10 @@ func (a *Agent) run(ctx context.Context, tasks []Task, now time.Time) ([]Task, [
 		if broken[t.Unit] && t.Unit != "" {
 			continue
 		}
-		if t.Kind == TaskStart {
-			a.noteStart(t.Unit, now)
-		}
 		err := a.do(ctx, t)
+		if t.Kind == TaskStart {
+			a.noteStart(t.Unit, t.Revision, err, now)
+		}
 		switch {
 		case err != nil && t.Kind == TaskReload:
 			for u := range a.unreloaded {

@@ -29,11 +29,15 @@ func newAgentRig(t *testing.T) *agentRig {
 	reg := memory.New(clock)
 	sd := fakesystemd.New(clock)
 	m := core.MachineState{ID: "m1"}
-	r := &agentRig{
-		t: t, ctx: context.Background(), clock: clock, reg: reg, sd: sd,
-		agent:  core.NewAgent(core.AgentConfig{Machine: m, Session: "s1", TTL: 30 * time.Second}, reg, sd),
-		engine: core.NewEngine(core.EngineConfig{ID: "m1", LeaseTTL: 10 * time.Second}, reg),
+	agent, err := core.NewAgent(core.AgentConfig{Machine: m, Session: "s1", TTL: 30 * time.Second}, reg, sd)
+	if err != nil {
+		t.Fatal(err)
 	}
+	engine, err := core.NewEngine(core.EngineConfig{ID: "m1", Session: "s1", LeaseTTL: 10 * time.Second}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &agentRig{t: t, ctx: context.Background(), clock: clock, reg: reg, sd: sd, agent: agent, engine: engine}
 	if _, err := r.agent.Reconcile(r.ctx, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +46,24 @@ func newAgentRig(t *testing.T) *agentRig {
 
 func (r *agentRig) submitStart(name string) {
 	r.t.Helper()
-	s, err := core.PrepareUnit(name, []byte("[Service]\nExecStart=/bin/sleep infinity\n"))
+	r.submit(name, "[Service]\nExecStart=/bin/sleep infinity\n")
+	r.setTarget(name, core.Launched)
+}
+
+func (r *agentRig) submit(name, contents string) {
+	r.t.Helper()
+	s, err := core.PrepareUnit(name, []byte(contents))
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	if err := r.reg.CreateUnit(r.ctx, s.Unit, s.File.Bytes()); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := r.reg.SetTargetState(r.ctx, name, core.Launched); err != nil {
+}
+
+func (r *agentRig) setTarget(name string, state core.JobState) {
+	r.t.Helper()
+	if err := r.reg.SetTargetState(r.ctx, name, state); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -108,7 +122,9 @@ func TestAgentLoadsAndStartsThenPublishes(t *testing.T) {
 	}
 }
 
-func TestAgentRestartsUnitStoppedBehindItsBack(t *testing.T) {
+// A unit stopped behind fleet's back ran and ended for its current revision:
+// the agent leaves it alone until the user asks for a start again.
+func TestAgentLeavesUnitStoppedBehindItsBack(t *testing.T) {
 	r := newAgentRig(t)
 	r.submitStart("a.service")
 	r.pass()
@@ -120,29 +136,84 @@ func TestAgentRestartsUnitStoppedBehindItsBack(t *testing.T) {
 	if s := r.state("a.service"); s != core.ActiveInactive {
 		t.Fatalf("after systemctl stop: %s", s)
 	}
+	for range 10 {
+		if got := tasks(r.pass()); got != "" {
+			t.Fatalf("tasks = %q after a stop behind fleet's back, want none", got)
+		}
+	}
+	r.setTarget("a.service", core.Loaded)
+	r.setTarget("a.service", core.Launched)
 	if got := tasks(r.pass()); got != "start a.service (target launched)" {
-		t.Errorf("tasks = %q, want a start", got)
+		t.Errorf("tasks = %q after the user's stop and start, want a start", got)
 	}
 	if s := r.state("a.service"); s != core.ActiveActive {
 		t.Errorf("a.service is %s, want active again", s)
 	}
 }
 
-func TestAgentBacksOffFailingStarts(t *testing.T) {
+// A unit that exits (a oneshot job) is started once per revision, whether it
+// succeeds or fails: re-running it is systemd's job (Restart=).
+func TestAgentStartsEndingUnitsOnce(t *testing.T) {
 	r := newAgentRig(t)
-	r.sd.SetFaults(fakesystemd.Faults{StartFails: map[string]bool{"a.service": true}})
-	r.submitStart("a.service")
-	starts := 0
-	for i := 0; i < 40; i++ {
+	r.sd.SetFaults(fakesystemd.Faults{StartFails: map[string]bool{"b.service": true}})
+	r.submit("a.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n")
+	r.setTarget("a.service", core.Launched)
+	r.submitStart("b.service")
+	starts := map[string]int{}
+	for range 40 {
 		for _, task := range r.pass().Tasks {
 			if task.Kind == core.TaskStart {
+				starts[task.Unit]++
+			}
+		}
+	}
+	if starts["a.service"] != 1 || starts["b.service"] != 1 {
+		t.Errorf("starts in 40 s = %v, want one each (a exits, b's start job fails)", starts)
+	}
+	if s := r.state("b.service"); s != core.ActiveFailed {
+		t.Errorf("b.service is %s, want failed", s)
+	}
+}
+
+// A start that systemd refuses is retried with exponential back-off.
+func TestAgentBacksOffRefusedStarts(t *testing.T) {
+	r := newAgentRig(t)
+	r.sd.SetFaults(fakesystemd.Faults{CallError: func(op fakesystemd.Op, unit string) error {
+		if op == fakesystemd.OpStart && unit == "a.service" {
+			return errors.New("start refused")
+		}
+		return nil
+	}})
+	r.submitStart("a.service")
+	starts := 0
+	for range 40 {
+		for _, f := range r.pass().Failures {
+			if f.Task.Kind == core.TaskStart {
 				starts++
 			}
 		}
 	}
 	// Attempts at 0, then after 1, 2, 4, 8, 16 s: six in 40 s, not forty.
 	if starts < 4 || starts > 7 {
-		t.Errorf("%d start attempts in 40 s of failing starts, want about 6 (exponential back-off)", starts)
+		t.Errorf("%d start attempts in 40 s of refused starts, want about 6 (exponential back-off)", starts)
+	}
+}
+
+// Stop/start cycles by the user never inherit a back-off: each start request is
+// a new revision, started at once.
+func TestAgentUserCyclesStartAtOnce(t *testing.T) {
+	r := newAgentRig(t)
+	r.submitStart("a.service")
+	r.pass()
+	for i := range 10 {
+		r.setTarget("a.service", core.Loaded)
+		if got := tasks(r.pass()); got != "stop a.service (target loaded)" {
+			t.Fatalf("cycle %d: stop pass tasks %q", i, got)
+		}
+		r.setTarget("a.service", core.Launched)
+		if got := tasks(r.pass()); got != "start a.service (target launched)" {
+			t.Fatalf("cycle %d: start pass tasks %q, want an immediate start", i, got)
+		}
 	}
 }
 
@@ -215,5 +286,150 @@ func TestAgentRetriesFailedReloadAndHoldsStarts(t *testing.T) {
 	}
 	if s := r.state("a.service"); s != core.ActiveActive {
 		t.Errorf("a.service is %s, want active", s)
+	}
+}
+
+// New contents for a launched unit: the old file goes, the new one is written
+// and started, in one pass.
+func TestAgentReplacesChangedContents(t *testing.T) {
+	r := newAgentRig(t)
+	r.submitStart("a.service")
+	r.pass()
+	s, err := core.PrepareUnit("a.service", []byte("[Service]\nExecStart=/bin/sleep 1000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Unit.TargetState = core.Launched
+	if err := r.reg.ReplaceUnit(r.ctx, s.Unit, s.File.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	want := "remove a.service (contents changed); write a.service (contents changed); reload; start a.service (target launched)"
+	if got := tasks(r.pass()); got != want {
+		t.Errorf("tasks = %q, want %q", got, want)
+	}
+	us, err := r.sd.Units(r.ctx)
+	if err != nil || len(us) != 1 || us[0].Hash != s.Unit.Hash || us[0].ActiveState != core.ActiveActive {
+		t.Errorf("systemd has %+v (%v), want a.service active with the new contents", us, err)
+	}
+}
+
+// A user's stop reaches the agent through the placement without any engine
+// pass, and the published state stops saying launched.
+func TestAgentStopsWithoutEngine(t *testing.T) {
+	r := newAgentRig(t)
+	r.submitStart("a.service")
+	r.pass()
+	r.pass()
+	r.setTarget("a.service", core.Loaded)
+	res, err := r.agent.Reconcile(r.ctx, r.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tasks(res); got != "stop a.service (target loaded)" {
+		t.Fatalf("tasks = %q, want the stop", got)
+	}
+	r.clock.Advance(time.Second)
+	r.sd.Step()
+	if _, err := r.agent.Reconcile(r.ctx, r.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	states, err := r.reg.UnitStates(r.ctx)
+	if err != nil || len(states) != 1 || states[0].Launched || states[0].ActiveState != core.ActiveInactive {
+		t.Errorf("published %+v (%v), want a.service inactive and not launched", states, err)
+	}
+}
+
+// Purge removes every unit fleet runs here and leaves the cluster at once.
+func TestAgentPurge(t *testing.T) {
+	r := newAgentRig(t)
+	r.submitStart("a.service")
+	r.submitStart("b.service")
+	r.pass()
+	if err := r.agent.Purge(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if us, err := r.sd.Units(r.ctx); err != nil || len(us) != 0 {
+		t.Errorf("systemd still has %+v (%v) after Purge", us, err)
+	}
+	if ms, err := r.reg.Machines(r.ctx); err != nil || len(ms) != 0 {
+		t.Errorf("machines after Purge = %+v (%v), want none", ms, err)
+	}
+	if ss, err := r.reg.UnitStates(r.ctx); err != nil || len(ss) != 0 {
+		t.Errorf("states after Purge = %+v (%v), want none", ss, err)
+	}
+}
+
+// The published state says launched once the agent started the unit, and
+// keeps saying it after a oneshot ended, as fleet's launched marker does.
+func TestAgentPublishesLaunched(t *testing.T) {
+	r := newAgentRig(t)
+	r.submit("a.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n")
+	r.setTarget("a.service", core.Launched)
+	for range 5 {
+		r.pass()
+	}
+	states, err := r.reg.UnitStates(r.ctx)
+	if err != nil || len(states) != 1 || !states[0].Launched || states[0].ActiveState == core.ActiveActive {
+		t.Fatalf("published %+v (%v), want a.service ended and launched", states, err)
+	}
+	ps, err := r.reg.Placements(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := core.CurrentState(ps, states); got != core.Launched {
+		t.Errorf("CurrentState = %s, want launched", got)
+	}
+}
+
+// With ExternalPresence the agent never renews the presence itself; after the
+// driver renews a lapsed presence and calls Republish, every state is
+// published again.
+func TestAgentExternalPresence(t *testing.T) {
+	clock := memory.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	reg := memory.New(clock)
+	sd := fakesystemd.New(clock)
+	m := core.MachineState{ID: "m1"}
+	ag, err := core.NewAgent(core.AgentConfig{Machine: m, Session: "s1", TTL: 30 * time.Second, ExternalPresence: true}, reg, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beats := 0
+	reg.SetFaults(memory.Faults{Fail: func(op, machine string) error {
+		if op == "Heartbeat" {
+			beats++
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	if err := reg.Heartbeat(ctx, m, "s1", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s, err := core.PrepareUnit("g.service", []byte("[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nGlobal=true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Unit.TargetState = core.Launched
+	if err := reg.CreateUnit(ctx, s.Unit, s.File.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ag.Reconcile(ctx, clock.Now())
+	if err != nil || res.Published != 1 {
+		t.Fatalf("first pass: published %d, %v", res.Published, err)
+	}
+	if !res.NextWake.Equal(clock.Now().Add(time.Minute)) {
+		t.Errorf("NextWake %v, want the resync only (no heartbeat timer)", res.NextWake.Sub(clock.Now()))
+	}
+	clock.Advance(time.Minute) // the presence lapses with its states
+	reg.Expire()
+	if err := reg.Heartbeat(ctx, m, "s1", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ag.Republish()
+	res, err = ag.Reconcile(ctx, clock.Now())
+	if err != nil || res.Published != 1 {
+		t.Fatalf("after Republish: published %d, %v, want 1", res.Published, err)
+	}
+	if beats != 2 {
+		t.Errorf("%d heartbeats, want only the driver's 2", beats)
 	}
 }

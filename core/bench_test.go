@@ -121,8 +121,11 @@ func newEngineBench(b *testing.B, units, machines int) *engineBench {
 			b.Fatal(err)
 		}
 	}
-	e := core.NewEngine(core.EngineConfig{ID: "e1", LeaseTTL: time.Hour}, reg)
-	fence, err := reg.AcquireLeadership(ctx, "e1", time.Hour)
+	e, err := core.NewEngine(core.EngineConfig{ID: "e1", Session: "e1/1", LeaseTTL: time.Hour}, reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -147,7 +150,7 @@ func (eb *engineBench) unplaceAll(b *testing.B) {
 	for i, p := range ps {
 		ops[i] = core.ScheduleOp{Kind: core.OpUnplace, Placement: p}
 	}
-	if err := eb.reg.ApplySchedule(b.Context(), eb.fence, ops); err != nil {
+	if _, err := eb.reg.ApplySchedule(b.Context(), eb.fence, ops); err != nil {
 		b.Fatal(err)
 	}
 }

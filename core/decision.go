@@ -57,10 +57,12 @@ func (d Decision) String() string {
 	return d.Kind.String()
 }
 
-// ops turns decisions into schedule writes. When several decisions touch the same
-// placement (a unit placed, then displaced in the same pass), only the last write
-// to it is kept, at the position of the first, so each key is written once.
-func ops(ds []Decision) []ScheduleOp {
+// ops turns decisions into schedule writes; rev gives the revision of each unit
+// the plan was made from, carried by the places. When several decisions touch
+// the same placement (a unit placed, then displaced in the same pass), only the
+// last write to it is kept, at the position of the first, so each key is
+// written once.
+func ops(ds []Decision, rev func(unit string) int64) []ScheduleOp {
 	var out []ScheduleOp
 	at := map[[2]string]int{}
 	add := func(op ScheduleOp) {
@@ -73,7 +75,7 @@ func ops(ds []Decision) []ScheduleOp {
 		out = append(out, op)
 	}
 	for _, d := range ds {
-		place := ScheduleOp{Kind: OpPlace, Placement: Placement{Unit: d.Unit, Machine: d.To, Hash: d.Hash, TargetState: d.TargetState}}
+		place := ScheduleOp{Kind: OpPlace, Placement: Placement{Unit: d.Unit, Machine: d.To, Hash: d.Hash, TargetState: d.TargetState, UnitRevision: rev(d.Unit)}}
 		unplace := ScheduleOp{Kind: OpUnplace, Placement: Placement{Unit: d.Unit, Machine: d.From}}
 		switch d.Kind {
 		case Schedule, Retarget:

@@ -11,10 +11,30 @@ import (
 type EngineConfig struct {
 	// ID identifies this engine in the leadership lease (its machine ID).
 	ID string
+	// Session identifies the fleetd process (as AgentConfig.Session): a second
+	// live process with the same ID never shares this engine's lease.
+	Session string
 	// LeaseTTL is the leadership lease's time to live (fleet: 5 × the reconcile
 	// interval, 10 s). The lease is renewed every pass and at least every TTL/3.
 	LeaseTTL time.Duration
 }
+
+// Validate reports the first field of cfg that cannot work, naming it.
+func (cfg EngineConfig) Validate() error {
+	switch {
+	case cfg.ID == "":
+		return errors.New("engine config: ID is empty")
+	case cfg.Session == "":
+		return errors.New("engine config: Session is empty")
+	case cfg.LeaseTTL < minTTL:
+		return fmt.Errorf("engine config: LeaseTTL %v is below the minimum %v", cfg.LeaseTTL, minTTL)
+	}
+	return nil
+}
+
+// minTTL is the shortest lease TTL the passes accept: below it, a pass's
+// renewal interval (TTL/3) would make a driver spin.
+const minTTL = 3 * time.Millisecond
 
 // EngineResult is what one engine pass did.
 type EngineResult struct {
@@ -22,6 +42,8 @@ type EngineResult struct {
 	Fence       Fence // the fence its writes carried
 	Decisions   []Decision
 	Unplaceable []Unplaceable
+	// Units and Placements count what a full pass read (for metrics).
+	Units, Placements int
 	// NextWake is when the pass wants to run again at the latest (lease renewal).
 	NextWake time.Time
 }
@@ -46,22 +68,29 @@ type parsedReqs struct {
 	missing bool
 }
 
-// NewEngine returns an engine that works through reg.
-func NewEngine(cfg EngineConfig, reg EngineRegistry) *Engine {
-	return &Engine{cfg: cfg, reg: reg, reqs: map[Hash]parsedReqs{}}
+// NewEngine returns an engine that works through reg, or the error of
+// cfg.Validate.
+func NewEngine(cfg EngineConfig, reg EngineRegistry) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, reg: reg, reqs: map[Hash]parsedReqs{}}, nil
 }
 
 // Reconcile runs one engine pass at time now: take or renew the leadership lease;
 // if leading, read the cluster, plan, and write the decisions fenced. A pass that
-// is not leading returns Leader=false and no error.
+// is not leading returns Leader=false and no error. Only decisions that were
+// written are reported: none when the write failed, and a move whose placement
+// was skipped (its unit changed meanwhile) as the unschedule it became.
 func (e *Engine) Reconcile(ctx context.Context, now time.Time) (EngineResult, error) {
 	res := EngineResult{NextWake: now.Add(e.cfg.LeaseTTL / 3)}
-	fence, err := e.reg.AcquireLeadership(ctx, e.cfg.ID, e.cfg.LeaseTTL)
+	fence, err := e.reg.AcquireLeadership(ctx, e.cfg.ID, e.cfg.Session, e.cfg.LeaseTTL)
 	if errors.Is(err, ErrNotLeader) {
 		e.fence = Fence{}
 		return res, nil
 	}
 	if err != nil {
+		e.fence = Fence{}
 		return res, fmt.Errorf("engine %s: acquire leadership: %w", e.cfg.ID, err)
 	}
 	e.fence = fence
@@ -71,14 +100,74 @@ func (e *Engine) Reconcile(ctx context.Context, now time.Time) (EngineResult, er
 		return res, fmt.Errorf("engine %s: read cluster: %w", e.cfg.ID, err)
 	}
 	plan := PlanSchedule(snap)
-	res.Decisions, res.Unplaceable = plan.Decisions, plan.Unplaceable
+	res.Unplaceable = plan.Unplaceable
+	res.Units, res.Placements = len(snap.Units), len(snap.Placements)
 	if len(plan.Decisions) == 0 {
 		return res, nil
 	}
-	if err := e.reg.ApplySchedule(ctx, fence, ops(plan.Decisions)); err != nil {
+	skipped, err := e.reg.ApplySchedule(ctx, fence, ops(plan.Decisions, unitRevisions(snap)))
+	if errors.Is(err, ErrStaleFence) {
+		e.fence = Fence{}
+		res.Leader, res.Fence = false, Fence{}
+	}
+	if err != nil {
 		return res, fmt.Errorf("engine %s: write %d decisions: %w", e.cfg.ID, len(plan.Decisions), err)
 	}
+	res.Decisions = withoutSkipped(plan.Decisions, skipped)
 	return res, nil
+}
+
+// unitRevisions maps each unit of the snapshot to the revision planned from.
+func unitRevisions(s Snapshot) func(string) int64 {
+	revs := make(map[string]int64, len(s.Units))
+	for _, u := range s.Units {
+		revs[u.Name] = u.Revision
+	}
+	return func(name string) int64 { return revs[name] }
+}
+
+// withoutSkipped drops the placing part of the decisions on the skipped units:
+// a Schedule or Retarget disappears, a Reschedule becomes an Unschedule.
+func withoutSkipped(ds []Decision, skipped []string) []Decision {
+	if len(skipped) == 0 {
+		return ds
+	}
+	skip := make(map[string]bool, len(skipped))
+	for _, u := range skipped {
+		skip[u] = true
+	}
+	out := ds[:0:0]
+	for _, d := range ds {
+		switch {
+		case !skip[d.Unit] || d.Kind == Unschedule:
+			out = append(out, d)
+		case d.Kind == Reschedule && d.From != d.To:
+			d.Kind, d.To = Unschedule, ""
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// KeepLease renews or tries to take the lease without reading the cluster: for
+// a driver woken by its timer alone, so that an idle cluster costs lease
+// renewals only. It returns the pass's Leader, Fence and NextWake, and
+// changed when leadership was just gained or lost, after which the driver
+// runs a full pass (Reconcile).
+func (e *Engine) KeepLease(ctx context.Context, now time.Time) (res EngineResult, changed bool, err error) {
+	res = EngineResult{NextWake: now.Add(e.cfg.LeaseTTL / 3)}
+	before := e.fence
+	fence, err := e.reg.AcquireLeadership(ctx, e.cfg.ID, e.cfg.Session, e.cfg.LeaseTTL)
+	switch {
+	case errors.Is(err, ErrNotLeader):
+		e.fence, err = Fence{}, nil
+	case err != nil:
+		e.fence, err = Fence{}, fmt.Errorf("engine %s: acquire leadership: %w", e.cfg.ID, err)
+	default:
+		e.fence = fence
+		res.Leader, res.Fence = true, fence
+	}
+	return res, e.fence != before, err
 }
 
 // Resign gives up the lease if this engine holds it (graceful shutdown).

@@ -68,7 +68,7 @@ func (w *world) placed(unit, machine string) *world {
 // apply runs a plan and folds its decisions into the snapshot, like the registry would.
 func (w *world) apply() Plan {
 	p := PlanSchedule(w.snap)
-	for _, op := range ops(p.Decisions) {
+	for _, op := range ops(p.Decisions, func(string) int64 { return 0 }) {
 		var kept []Placement
 		for _, pl := range w.snap.Placements {
 			if pl.Unit != op.Unit || pl.Machine != op.Machine {

@@ -44,6 +44,8 @@ type Task struct {
 	Unit   string // empty for TaskReload
 	Hash   Hash   // for TaskWrite
 	Reason string
+	// Revision, for TaskStart, is the revision of the unit the start is for.
+	Revision int64
 }
 
 // String is a stable one-line form used in logs, traces and golden files.

@@ -204,10 +204,19 @@ func (c *Cluster) boot(m *Machine, fresh bool) {
 		m.sd = newSystemd(skewed{c.clock, m.skew}, c.cfg.JobDuration)
 	}
 	state := core.MachineState{ID: m.ID, Metadata: m.Metadata, Capabilities: core.Capabilities{DisableEngine: !m.RunsEngine}, Version: "sim"}
-	m.agent = core.NewAgent(core.AgentConfig{Machine: state, Session: fmt.Sprintf("%s/%d", m.ID, m.session), TTL: c.cfg.AgentTTL}, m.reg, m.sd)
+	session := fmt.Sprintf("%s/%d", m.ID, m.session)
+	agent, err := core.NewAgent(core.AgentConfig{Machine: state, Session: session, TTL: c.cfg.AgentTTL}, m.reg, m.sd)
+	if err != nil {
+		panic(fmt.Sprintf("sim: %v (the cluster config was validated)", err))
+	}
+	m.agent = agent
 	m.engine = nil
 	if m.RunsEngine {
-		m.engine = core.NewEngine(core.EngineConfig{ID: m.ID, LeaseTTL: c.cfg.EngineLeaseTTL}, m.reg)
+		engine, err := core.NewEngine(core.EngineConfig{ID: m.ID, Session: session, LeaseTTL: c.cfg.EngineLeaseTTL}, m.reg)
+		if err != nil {
+			panic(fmt.Sprintf("sim: %v (the cluster config was validated)", err))
+		}
+		m.engine = engine
 		c.wakeEngine(m, c.clock.Now())
 	}
 	c.wakeAgent(m, c.clock.Now())

@@ -77,7 +77,7 @@ func (c *Cluster) onAcquire(f core.Fence) {
 		if old != (core.Fence{}) {
 			c.tracef(f.Engine, "leadership: epoch %d (was %s at %d)", f.Epoch, old.Engine, old.Epoch)
 			probe := []core.ScheduleOp{{Kind: core.OpUnplace, Placement: core.Placement{Unit: "fence-probe.service", Machine: "fence-probe"}}}
-			if err := c.backend.Registry.ApplySchedule(c.ctx, old, probe); !errors.Is(err, core.ErrStaleFence) {
+			if _, err := c.backend.Registry.ApplySchedule(c.ctx, old, probe); !errors.Is(err, core.ErrStaleFence) {
 				c.violate(InvLeasing, "write with deposed fence %+v returned %v, want ErrStaleFence", old, err)
 			}
 		} else {

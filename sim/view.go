@@ -44,11 +44,25 @@ func (v *view) DestroyUnit(ctx context.Context, name string) error {
 	return v.base.DestroyUnit(ctx, name)
 }
 
+func (v *view) ReplaceUnit(ctx context.Context, u core.Unit, contents []byte) error {
+	if err := v.check("ReplaceUnit"); err != nil {
+		return err
+	}
+	return v.base.ReplaceUnit(ctx, u, contents)
+}
+
 func (v *view) SetTargetState(ctx context.Context, name string, s core.JobState) error {
 	if err := v.check("SetTargetState"); err != nil {
 		return err
 	}
 	return v.base.SetTargetState(ctx, name, s)
+}
+
+func (v *view) Unit(ctx context.Context, name string) (core.Unit, error) {
+	if err := v.check("Unit"); err != nil {
+		return core.Unit{}, err
+	}
+	return v.base.Unit(ctx, name)
 }
 
 func (v *view) Units(ctx context.Context) ([]core.Unit, error) {
@@ -86,13 +100,13 @@ func (v *view) MachinePlacements(ctx context.Context, machine string) ([]core.Pl
 	return v.base.MachinePlacements(ctx, machine)
 }
 
-func (v *view) ApplySchedule(ctx context.Context, fence core.Fence, ops []core.ScheduleOp) error {
+func (v *view) ApplySchedule(ctx context.Context, fence core.Fence, ops []core.ScheduleOp) ([]string, error) {
 	if err := v.check("ApplySchedule"); err != nil {
-		return err
+		return nil, err
 	}
-	err := v.base.ApplySchedule(ctx, fence, ops)
+	skipped, err := v.base.ApplySchedule(ctx, fence, ops)
 	v.c.onWrite(fence, err)
-	return err
+	return skipped, err
 }
 
 func (v *view) Heartbeat(ctx context.Context, m core.MachineState, session string, ttl time.Duration) error {
@@ -120,6 +134,20 @@ func (v *view) Machines(ctx context.Context) ([]core.MachineState, error) {
 	return v.base.Machines(ctx)
 }
 
+func (v *view) Machine(ctx context.Context, id string) (core.MachineState, error) {
+	if err := v.check("Machine"); err != nil {
+		return core.MachineState{}, err
+	}
+	return v.base.Machine(ctx, id)
+}
+
+func (v *view) PatchMetadata(ctx context.Context, ops []core.MetadataOp) error {
+	if err := v.check("PatchMetadata"); err != nil {
+		return err
+	}
+	return v.base.PatchMetadata(ctx, ops)
+}
+
 func (v *view) PublishUnitStates(ctx context.Context, machineID, session string, states []core.UnitState, removed []string) error {
 	if err := v.check("PublishUnitStates"); err != nil {
 		return err
@@ -134,11 +162,11 @@ func (v *view) UnitStates(ctx context.Context) ([]core.UnitState, error) {
 	return v.base.UnitStates(ctx)
 }
 
-func (v *view) AcquireLeadership(ctx context.Context, engine string, ttl time.Duration) (core.Fence, error) {
+func (v *view) AcquireLeadership(ctx context.Context, engine, session string, ttl time.Duration) (core.Fence, error) {
 	if err := v.check("AcquireLeadership"); err != nil {
 		return core.Fence{}, err
 	}
-	f, err := v.base.AcquireLeadership(ctx, engine, ttl)
+	f, err := v.base.AcquireLeadership(ctx, engine, session, ttl)
 	if err == nil {
 		v.c.onAcquire(f)
 		// What the leader is about to plan from, for the placement check.

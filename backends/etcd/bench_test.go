@@ -115,7 +115,7 @@ func benchApply(b *testing.B, cli *clientv3.Client, count *requestCounter, size 
 	if err != nil {
 		b.Fatal(err)
 	}
-	fence, err := reg.AcquireLeadership(ctx, "e1", time.Minute)
+	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func benchApply(b *testing.B, cli *clientv3.Client, count *requestCounter, size 
 				Hash: core.HashBytes([]byte("x")), TargetState: core.Launched,
 			}}
 		}
-		if err := reg.ApplySchedule(ctx, fence, ops); err != nil {
+		if _, err := reg.ApplySchedule(ctx, fence, ops); err != nil {
 			b.Fatal(err)
 		}
 		n += size
@@ -161,7 +161,7 @@ func BenchmarkUnitCycle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	fence, err := reg.AcquireLeadership(ctx, "e1", time.Minute)
+	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func unitCycle(b *testing.B, reg *Registry, fence core.Fence, cycle, units, mach
 	must2(b, err)
 	_, err = reg.Placements(ctx)
 	must2(b, err)
-	must2(b, reg.ApplySchedule(ctx, fence, ops))
+	must2(b, second(reg.ApplySchedule(ctx, fence, ops)))
 	for m := range machines {
 		id := fmt.Sprintf("m%d", m)
 		ps, err := reg.MachinePlacements(ctx, id)
@@ -230,7 +230,7 @@ func BenchmarkSteadyState(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fence, err := reg.AcquireLeadership(ctx, "e1", time.Minute)
+	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Minute)
 	must2(b, err)
 	ops := make([]core.ScheduleOp, 0, units)
 	for i := range units {
@@ -239,12 +239,12 @@ func BenchmarkSteadyState(b *testing.B) {
 		ops = append(ops, core.ScheduleOp{Kind: core.OpPlace, Placement: core.Placement{
 			Unit: u.Name, Machine: fmt.Sprintf("m%04d", i%machines), Hash: u.Hash, TargetState: core.Launched}})
 	}
-	must2(b, reg.ApplySchedule(ctx, fence, ops))
+	must2(b, second(reg.ApplySchedule(ctx, fence, ops)))
 	round := func() {
 		for m := range machines {
 			must2(b, reg.Heartbeat(ctx, core.MachineState{ID: fmt.Sprintf("m%04d", m)}, "s", time.Minute))
 		}
-		_, err := reg.AcquireLeadership(ctx, "e1", time.Minute)
+		_, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Minute)
 		must2(b, err)
 	}
 	round() // the first heartbeats create the presences

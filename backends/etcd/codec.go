@@ -6,6 +6,8 @@ import (
 	"errors"
 	"maps"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
 	"github.com/fleet-rebuild/fleet/core"
 )
 
@@ -19,10 +21,26 @@ type unitValue struct {
 	Target core.JobState `json:"target"`
 }
 
-// placementValue is the value of sched/<machine>/<unit>.
+// placementValue is the value of sched/<machine>/<unit>. Rev is the revision
+// of the unit it mirrors, as the engine planned from it. A placement written in
+// the same transaction as its unit (SetTargetState, ReplaceUnit) says Own
+// instead: the unit's revision is then the key's own mod revision, which is not
+// known before the transaction commits.
 type placementValue struct {
 	Hash   core.Hash     `json:"hash"`
 	Target core.JobState `json:"target"`
+	Rev    int64         `json:"rev,omitempty"`
+	Own    bool          `json:"own,omitempty"`
+}
+
+// placement is the placement of unit on machine this value describes, stored
+// at mod revision modRev.
+func (v placementValue) placement(unit, machine string, modRev int64) core.Placement {
+	rev := v.Rev
+	if v.Own {
+		rev = modRev
+	}
+	return core.Placement{Unit: unit, Machine: machine, Hash: v.Hash, TargetState: v.Target, UnitRevision: rev}
 }
 
 // machineValue is the value of machine/<id>: the machine's record plus the
@@ -37,15 +55,17 @@ type machineValue struct {
 
 // stateValue is the value of state/<machine>/<unit>.
 type stateValue struct {
-	Hash   core.Hash `json:"hash"`
-	Load   string    `json:"load"`
-	Active string    `json:"active"`
-	Sub    string    `json:"sub"`
+	Hash     core.Hash `json:"hash"`
+	Load     string    `json:"load"`
+	Active   string    `json:"active"`
+	Sub      string    `json:"sub"`
+	Launched bool      `json:"launched,omitempty"`
 }
 
 // leaderValue is the value of the leader key.
 type leaderValue struct {
-	Engine string `json:"engine"`
+	Engine  string `json:"engine"`
+	Session string `json:"session"`
 }
 
 // encode marshals v; the types above cannot fail to marshal.
@@ -88,12 +108,14 @@ func (v machineValue) state(id string) core.MachineState {
 	}
 }
 
-func decodeUnit(key, name string, global bool, value []byte) (core.Unit, error) {
+// decodeUnit reads the unit name from its key-value; its Revision is the key's
+// mod revision.
+func decodeUnit(kv *mvccpb.KeyValue, name string, global bool) (core.Unit, error) {
 	var v unitValue
-	if err := decode(key, value, &v); err != nil {
+	if err := decode(string(kv.Key), kv.Value, &v); err != nil {
 		return core.Unit{}, err
 	}
-	return core.Unit{Name: name, Hash: v.Hash, TargetState: v.Target, Global: global}, nil
+	return core.Unit{Name: name, Hash: v.Hash, TargetState: v.Target, Global: global, Revision: kv.ModRevision}, nil
 }
 
 // strictUnmarshal decodes one JSON value into v, rejecting unknown fields and

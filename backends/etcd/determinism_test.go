@@ -49,7 +49,7 @@ func history(t *testing.T) string {
 	}
 	acquire := func(engine string) func() (string, error) {
 		return func() (string, error) {
-			f, err := reg.AcquireLeadership(ctx, engine, ttl)
+			f, err := reg.AcquireLeadership(ctx, engine, engine+"/1", ttl)
 			if err != nil {
 				return "", err
 			}
@@ -86,7 +86,7 @@ func history(t *testing.T) string {
 	step("acquire e1", acquire("e1"))
 	step("acquire e2", acquire("e2"))
 	step("schedule", func() (string, error) {
-		return "", reg.ApplySchedule(ctx, fence, []core.ScheduleOp{placeOp("a.service", "m1"), placeOp("b.service", "m2")})
+		return "", second(reg.ApplySchedule(ctx, fence, []core.ScheduleOp{placeOp("a.service", "m1"), placeOp("b.service", "m2")}))
 	})
 	step("publish m2", func() (string, error) {
 		return "", reg.PublishUnitStates(ctx, "m2", "s-m2", []core.UnitState{{Unit: "b.service", ActiveState: "active"}}, nil)
@@ -105,7 +105,7 @@ func history(t *testing.T) string {
 	step("advance 11s", func() (string, error) { clock.Advance(11 * time.Second); return "", reg.Expire(ctx) })
 	step("acquire e2", acquire("e2"))
 	step("stale schedule", func() (string, error) {
-		return "", reg.ApplySchedule(ctx, core.Fence{Engine: "e1", Epoch: fence.Epoch - 1}, []core.ScheduleOp{unplaceOp("a.service", "m1")})
+		return "", second(reg.ApplySchedule(ctx, core.Fence{Engine: "e1", Epoch: fence.Epoch - 1}, []core.ScheduleOp{unplaceOp("a.service", "m1")}))
 	})
 	step("list", listing)
 	return log.String()

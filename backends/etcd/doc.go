@@ -17,10 +17,12 @@
 //	unit/global/<name>         {"hash","target"}   a global unit
 //	body/<hash>                unit file contents, stored once per hash
 //	ref/<hash>/<name>          ""                  one per unit using body/<hash>
-//	sched/<machine>/<unit>     {"hash","target"}   a placement (schedule entry)
+//	sched/<machine>/<unit>     {"hash","target","rev"|"own"}  a placement (schedule entry)
+//	where/<unit>/<machine>     ""                  index: exists exactly when the placement does
 //	machine/<id>               {"session",...}     presence, under the session's lease
+//	meta/<machine>/<key>       value               dynamic metadata ("" hides an announced key)
 //	state/<machine>/<unit>     {"hash","load","active","sub"}, under the same lease
-//	leader                     {"engine"}          leadership, under the engine's lease
+//	leader                     {"engine","session"}  leadership, under the engine's lease
 //
 // The layout serves the reads and watches the core makes:
 //
@@ -29,7 +31,10 @@
 //     agent needs nothing else but the global units, one range read of
 //     unit/global/;
 //   - Units is one range read of unit/, Placements of sched/, Machines of
-//     machine/, UnitStates of state/;
+//     machine/ and meta/ (one request), UnitStates of state/;
+//   - a unit's placements are one range read of where/<unit>/, so that
+//     SetTargetState and ReplaceUnit mirror the unit into its placements in
+//     the same transaction (agents see a user's change without an engine);
 //   - the engine's Notify scope watches unit/, machine/ and sched/; a
 //     machine's scope watches sched/<machine>/ and unit/global/. Published
 //     states and lease renewals wake nobody.
@@ -125,8 +130,10 @@
 // one keep-alive per leadership renewal; neither polls. Reads happen when a
 // watch wakes a driver. Per call: Heartbeat renewal 1 request (first: read,
 // grant, transaction), AcquireLeadership renewal 1 (standby engine: 1 read),
-// each listing 1 range read, ApplySchedule 1 transaction per WithMaxTxnOps
-// placements, PublishUnitStates 1 transaction (plus 1 read when this
-// Registry did not create the presence), CreateUnit 1, DestroyUnit and
-// SetTargetState 2.
+// each listing 1 request, ApplySchedule 1 transaction per about WithMaxTxnOps/2
+// placements (each carries its where/ index; a place conditional on the
+// unit's revision is a nested transaction), PublishUnitStates 1 transaction
+// (plus 1 read when this Registry did not create the presence), CreateUnit
+// 1, Unit 1, DestroyUnit, SetTargetState and ReplaceUnit 2, PatchMetadata 1
+// per WithMaxTxnOps keys.
 package etcd

@@ -11,10 +11,12 @@ import (
 const (
 	dirBody    = "body/"
 	dirMachine = "machine/"
+	dirMeta    = "meta/" // sorts right after machine/: see scopeRanges
 	dirRef     = "ref/"
 	dirSched   = "sched/"
 	dirState   = "state/"
 	dirUnit    = "unit/"
+	dirWhere   = "where/"
 	dirLocal   = "unit/local/"
 	dirGlobal  = "unit/global/"
 	keyLeader  = "leader"
@@ -49,12 +51,20 @@ func (k keyspace) refDir(h core.Hash) string           { return k.prefix + dirRe
 func (k keyspace) ref(h core.Hash, name string) string { return k.refDir(h) + name }
 
 func (k keyspace) machine(id string) string          { return k.prefix + dirMachine + id }
+func (k keyspace) metaDir(machine string) string     { return k.prefix + dirMeta + machine + "/" }
+func (k keyspace) meta(machine, key string) string   { return k.metaDir(machine) + key }
 func (k keyspace) schedDir(machine string) string    { return k.prefix + dirSched + machine + "/" }
 func (k keyspace) sched(machine, unit string) string { return k.schedDir(machine) + unit }
 func (k keyspace) state(machine, unit string) string {
 	return k.prefix + dirState + machine + "/" + unit
 }
 func (k keyspace) leader() string { return k.prefix + keyLeader }
+
+// whereDir indexes the placements of one unit: where/<unit>/<machine> exists
+// exactly when sched/<machine>/<unit> does, so that a unit's placements are one
+// range read.
+func (k keyspace) whereDir(unit string) string       { return k.prefix + dirWhere + unit + "/" }
+func (k keyspace) where(unit, machine string) string { return k.whereDir(unit) + machine }
 
 // splitPair parses "<dir><a>/<b>" into a and b.
 func (k keyspace) splitPair(key, dir string) (a, b string, err error) {

@@ -11,15 +11,21 @@ import (
 	"github.com/fleet-rebuild/fleet/core"
 )
 
-// AcquireLeadership acquires or renews the leadership lease for engine. The
-// leader key holds the engine's ID under a lease of ttl; the fence's epoch is
+// AcquireLeadership acquires or renews the leadership lease for engine in
+// session. The leader key holds the engine's ID and session under a lease of
+// ttl; a lease held for the same engine by another session is another
+// process's (ErrNotLeader), one held by the same session is adopted (a
+// restarted process that kept its session). The fence's epoch is
 // the key's create revision, which only a new acquisition changes, so epochs
 // strictly increase. A renewal by the Registry that acquired is one keep-alive
 // (no request with a virtual clock); otherwise one read, plus a grant and a
 // transaction when the key is free.
-func (r *Registry) AcquireLeadership(ctx context.Context, engine string, ttl time.Duration) (core.Fence, error) {
+func (r *Registry) AcquireLeadership(ctx context.Context, engine, session string, ttl time.Duration) (core.Fence, error) {
 	if engine == "" {
 		return core.Fence{}, errors.New("etcd registry: AcquireLeadership: engine has no ID")
+	}
+	if session == "" {
+		return core.Fence{}, fmt.Errorf("etcd registry: AcquireLeadership: engine %s has no session", engine)
 	}
 	if ttl <= 0 {
 		return core.Fence{}, fmt.Errorf("etcd registry: AcquireLeadership: lease TTL %v is not positive", ttl)
@@ -27,7 +33,7 @@ func (r *Registry) AcquireLeadership(ctx context.Context, engine string, ttl tim
 	var fence core.Fence
 	err := r.call(ctx, "AcquireLeadership", func(ctx context.Context) error {
 		for range conflictRounds {
-			f, done, err := r.acquireOnce(ctx, engine, ttl)
+			f, done, err := r.acquireOnce(ctx, engine, session, ttl)
 			if err != nil || done {
 				fence = f
 				return err
@@ -40,16 +46,16 @@ func (r *Registry) AcquireLeadership(ctx context.Context, engine string, ttl tim
 
 // acquireOnce is one round of AcquireLeadership; done is false when the lease
 // changed under it and the round must be repeated.
-func (r *Registry) acquireOnce(ctx context.Context, engine string, ttl time.Duration) (core.Fence, bool, error) {
+func (r *Registry) acquireOnce(ctx context.Context, engine, session string, ttl time.Duration) (core.Fence, bool, error) {
 	key := r.keys.leader()
-	if h := r.heldLeader(); h != nil && h.engine == engine {
+	if h := r.heldLeader(); h != nil && h.engine == engine && h.session == session {
 		if err := r.renew(ctx, h.id, ttl, key); errors.Is(err, errLeaseGone) {
 			r.forget(h.id)
 			return core.Fence{}, false, nil
 		} else if err != nil {
 			return core.Fence{}, false, err
 		}
-		return core.Fence{Engine: engine, Epoch: h.epoch}, true, nil
+		return core.Fence{Engine: engine, Session: session, Epoch: h.epoch}, true, nil
 	}
 	resp, err := r.get(ctx, key)
 	if err != nil {
@@ -64,21 +70,24 @@ func (r *Registry) acquireOnce(ctx context.Context, engine string, ttl time.Dura
 		if v.Engine != engine {
 			return core.Fence{}, false, fmt.Errorf("engine %s: lease held by %s: %w", engine, v.Engine, core.ErrNotLeader)
 		}
-		// Held for this engine through another Registry: adopt its lease.
-		r.setLeader(&heldLease{id: clientv3.LeaseID(kv.Lease), engine: engine, epoch: kv.CreateRevision})
+		if v.Session != session {
+			return core.Fence{}, false, fmt.Errorf("engine %s: lease held by another session of the same machine ID: %w", engine, core.ErrNotLeader)
+		}
+		// Held for this engine and session through another Registry: adopt it.
+		r.setLeader(&heldLease{id: clientv3.LeaseID(kv.Lease), engine: engine, session: session, epoch: kv.CreateRevision})
 		return core.Fence{}, false, nil
 	}
 	lease, err := r.grant(ctx, ttl, key)
 	if err != nil {
 		return core.Fence{}, false, err
 	}
-	value := encode(leaderValue{Engine: engine})
+	value := encode(leaderValue{Engine: engine, Session: session})
 	tresp, err := r.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
 		[]clientv3.Op{clientv3.OpPut(key, value, clientv3.WithLease(lease))}, nil)
 	if err == nil && tresp.Succeeded {
 		epoch := tresp.Header.Revision
-		r.setLeader(&heldLease{id: lease, engine: engine, epoch: epoch})
-		return core.Fence{Engine: engine, Epoch: epoch}, true, nil
+		r.setLeader(&heldLease{id: lease, engine: engine, session: session, epoch: epoch})
+		return core.Fence{Engine: engine, Session: session, Epoch: epoch}, true, nil
 	}
 	if rerr := r.revoke(ctx, lease); rerr != nil && err == nil {
 		err = rerr
@@ -115,7 +124,7 @@ func (r *Registry) ResignLeadership(ctx context.Context, fence core.Fence) error
 // key again.
 func (r *Registry) dropStaleLeadership(ctx context.Context, fence core.Fence) {
 	h := r.heldLeader()
-	if h == nil || h.engine != fence.Engine || h.epoch != fence.Epoch {
+	if h == nil || h.engine != fence.Engine || h.session != fence.Session || h.epoch != fence.Epoch {
 		return
 	}
 	r.forget(h.id)
@@ -124,12 +133,12 @@ func (r *Registry) dropStaleLeadership(ctx context.Context, fence core.Fence) {
 }
 
 // fenceCmps holds iff fence is the current leadership: the leader key was
-// created at fence.Epoch and names fence.Engine.
+// created at fence.Epoch and names fence.Engine and fence.Session.
 func (r *Registry) fenceCmps(fence core.Fence) []clientv3.Cmp {
 	key := r.keys.leader()
 	return []clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(key), "=", fence.Epoch),
-		clientv3.Compare(clientv3.Value(key), "=", encode(leaderValue{Engine: fence.Engine})),
+		clientv3.Compare(clientv3.Value(key), "=", encode(leaderValue{Engine: fence.Engine, Session: fence.Session})),
 	}
 }
 

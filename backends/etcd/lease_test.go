@@ -104,10 +104,10 @@ func TestRequestsPerCall(t *testing.T) {
 		{"publish", "Txn=1", func() error {
 			return reg.PublishUnitStates(ctx, "m1", "s1", []core.UnitState{{Unit: "a.service"}}, nil)
 		}},
-		{"acquire", "LeaseGrant=1 Range=1 Txn=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", ttl); return err }},
-		{"renew leadership", "LeaseKeepAlive=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", ttl); return err }},
+		{"acquire", "LeaseGrant=1 Range=1 Txn=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
+		{"renew leadership", "LeaseKeepAlive=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
 		{"standby engine", "Range=1", func() error {
-			_, err := reg.AcquireLeadership(ctx, "e2", ttl)
+			_, err := reg.AcquireLeadership(ctx, "e2", "e2/1", ttl)
 			if !errors.Is(err, core.ErrNotLeader) {
 				return err
 			}
@@ -132,12 +132,12 @@ func TestVirtualRenewalsCostNothing(t *testing.T) {
 	reg, err := New(cli, WithPrefix(freshPrefix()), WithClock(clock))
 	must(t, err)
 	must(t, reg.Heartbeat(t.Context(), core.MachineState{ID: "m1"}, "s1", ttl))
-	_, err = reg.AcquireLeadership(t.Context(), "e1", ttl)
+	_, err = reg.AcquireLeadership(t.Context(), "e1", "e1/1", ttl)
 	must(t, err)
 	count.take()
 	clock.Advance(ttl / 2)
 	must(t, reg.Heartbeat(t.Context(), core.MachineState{ID: "m1"}, "s1", ttl))
-	_, err = reg.AcquireLeadership(t.Context(), "e1", ttl)
+	_, err = reg.AcquireLeadership(t.Context(), "e1", "e1/1", ttl)
 	must(t, err)
 	if got := count.take(); got != "" {
 		t.Fatalf("virtual renewals sent requests: %s", got)
@@ -184,7 +184,8 @@ func TestEtcdTTLExpiry(t *testing.T) {
 
 // TestSecondProcessSameSession: a Registry that did not create a presence or
 // leadership (another process, or this one restarted with its state) adopts
-// what its session or engine holds, and conflicts with what it does not.
+// what its session holds, and conflicts with what another session of the same
+// machine ID holds: a second live process never shares the leader's fence.
 func TestSecondProcessSameSession(t *testing.T) {
 	prefix := freshPrefix()
 	first, err := New(shared.cli, WithPrefix(prefix))
@@ -193,7 +194,7 @@ func TestSecondProcessSameSession(t *testing.T) {
 	must(t, err)
 	ctx := t.Context()
 	must(t, first.Heartbeat(ctx, core.MachineState{ID: "m1"}, "s1", ttl))
-	f1, err := first.AcquireLeadership(ctx, "e1", ttl)
+	f1, err := first.AcquireLeadership(ctx, "e1", "s1", ttl)
 	must(t, err)
 
 	must(t, second.Heartbeat(ctx, core.MachineState{ID: "m1", Version: "2"}, "s1", ttl))
@@ -201,7 +202,10 @@ func TestSecondProcessSameSession(t *testing.T) {
 	if err := second.Heartbeat(ctx, core.MachineState{ID: "m1"}, "s2", ttl); !errors.Is(err, core.ErrMachineConflict) {
 		t.Fatalf("second session: got %v, want ErrMachineConflict", err)
 	}
-	f2, err := second.AcquireLeadership(ctx, "e1", ttl)
+	if _, err := second.AcquireLeadership(ctx, "e1", "s2", ttl); !errors.Is(err, core.ErrNotLeader) {
+		t.Fatalf("leadership from a second live session of e1: got %v, want ErrNotLeader", err)
+	}
+	f2, err := second.AcquireLeadership(ctx, "e1", "s1", ttl)
 	must(t, err)
 	if f2 != f1 {
 		t.Fatalf("adopted leadership fence %v, want %v", f2, f1)
@@ -217,7 +221,7 @@ func TestSecondProcessSameSession(t *testing.T) {
 		t.Fatalf("new session after the old one left: %v", err)
 	}
 	must(t, second.ResignLeadership(ctx, f2))
-	if _, err := first.AcquireLeadership(ctx, "e9", ttl); err != nil {
+	if _, err := first.AcquireLeadership(ctx, "e9", "s9", ttl); err != nil {
 		t.Fatalf("acquire after the adopted lease was resigned: %v", err)
 	}
 }

@@ -26,10 +26,11 @@ type sessionKey struct{ machine, session string }
 // heldLease is a lease this Registry granted or adopted, so that a renewal that
 // changes nothing costs one keep-alive.
 type heldLease struct {
-	id     clientv3.LeaseID
-	value  string // presence only: the machine record last written under it
-	engine string // leadership only: the engine that holds it
-	epoch  int64  // leadership only: the leader key's create revision
+	id      clientv3.LeaseID
+	value   string // presence only: the machine record last written under it
+	engine  string // leadership only: the engine that holds it
+	session string // leadership only: the fleetd session of that engine
+	epoch   int64  // leadership only: the leader key's create revision
 }
 
 // virtualLease is the virtual deadline of one lease, with a label (the key it

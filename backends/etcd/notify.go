@@ -23,8 +23,10 @@ type keyRange struct{ key, end string }
 // and the global units.
 func (r *Registry) scopeRanges(scope core.Scope) []keyRange {
 	if scope.Machine == "" {
+		// machine/ and meta/ are adjacent in the key order (nothing else
+		// sorts between them): one watch covers both.
 		return []keyRange{
-			r.prefixRange(r.keys.dir(dirMachine)),
+			{r.keys.dir(dirMachine), prefixEnd(r.keys.dir(dirMeta))},
 			r.prefixRange(r.keys.dir(dirSched)),
 			r.prefixRange(r.keys.dir(dirUnit)),
 		}
@@ -32,6 +34,7 @@ func (r *Registry) scopeRanges(scope core.Scope) []keyRange {
 	return []keyRange{
 		r.prefixRange(r.keys.schedDir(scope.Machine)),
 		r.prefixRange(r.keys.dir(dirGlobal)),
+		r.prefixRange(r.keys.metaDir(scope.Machine)),
 	}
 }
 

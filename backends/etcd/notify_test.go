@@ -41,7 +41,7 @@ func TestSettleMakesWakeUpsDeterministic(t *testing.T) {
 	engine := reg.Notify(ctx, core.Scope{})
 	m1 := reg.Notify(ctx, core.Scope{Machine: "m1"})
 	m2 := reg.Notify(ctx, core.Scope{Machine: "m2"})
-	f, err := reg.AcquireLeadership(ctx, "e1", ttl)
+	f, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl)
 	must(t, err)
 	must(t, reg.Settle(ctx))
 	for i, ch := range []<-chan struct{}{engine, m1, m2} {
@@ -54,7 +54,7 @@ func TestSettleMakesWakeUpsDeterministic(t *testing.T) {
 		do                       func() error
 		wantEngine, want1, want2 bool
 	}{
-		{"place on m1", func() error { return reg.ApplySchedule(ctx, f, []core.ScheduleOp{placeOp("a.service", "m1")}) }, true, true, false},
+		{"place on m1", func() error { return second(reg.ApplySchedule(ctx, f, []core.ScheduleOp{placeOp("a.service", "m1")})) }, true, true, false},
 		{"join m2", func() error { return reg.Heartbeat(ctx, core.MachineState{ID: "m2"}, "s2", ttl) }, true, false, false},
 		{"publish on m2", func() error {
 			return reg.PublishUnitStates(ctx, "m2", "s2", []core.UnitState{{Unit: "a.service"}}, nil)

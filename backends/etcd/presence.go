@@ -147,28 +147,14 @@ func (r *Registry) presenceLease(ctx context.Context, machine, session string) (
 	return clientv3.LeaseID(kv.Lease), nil
 }
 
-// Machines lists the live machines, sorted by ID: one range read.
+// Machines lists the live machines, sorted by ID, with their dynamic metadata
+// merged: one request reading machine/ and meta/.
 func (r *Registry) Machines(ctx context.Context) ([]core.MachineState, error) {
 	var out []core.MachineState
 	err := r.call(ctx, "Machines", func(ctx context.Context) error {
-		resp, err := r.get(ctx, r.keys.dir(dirMachine), clientv3.WithPrefix())
-		if err != nil {
-			return err
-		}
-		out = make([]core.MachineState, 0, len(resp.Kvs))
-		for _, kv := range resp.Kvs {
-			key := string(kv.Key)
-			id, err := r.keys.leaf(key, dirMachine)
-			if err != nil {
-				return err
-			}
-			var v machineValue
-			if err := decode(key, kv.Value, &v); err != nil {
-				return err
-			}
-			out = append(out, v.state(id))
-		}
-		return nil
+		ms, err := r.readMachines(ctx, r.keys.dir(dirMachine), r.keys.dir(dirMeta), true)
+		out = ms
+		return err
 	})
 	if err != nil {
 		return nil, err

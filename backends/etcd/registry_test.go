@@ -14,6 +14,9 @@ import (
 
 const ttl = 10 * time.Second
 
+// second returns the error of a call that also returns a value.
+func second[T any](_ T, err error) error { return err }
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -105,13 +108,13 @@ func TestContentsKeptForOtherHashes(t *testing.T) {
 // as if applied in order (etcd itself refuses two writes to one key in a txn).
 func TestScheduleOpsOnOnePlacement(t *testing.T) {
 	reg, _ := newTestRegistry(t)
-	f, err := reg.AcquireLeadership(t.Context(), "e1", ttl)
+	f, err := reg.AcquireLeadership(t.Context(), "e1", "e1/1", ttl)
 	must(t, err)
-	must(t, reg.ApplySchedule(t.Context(), f, []core.ScheduleOp{
+	must(t, second(reg.ApplySchedule(t.Context(), f, []core.ScheduleOp{
 		placeOp("a.service", "m1"), unplaceOp("a.service", "m1"),
 		unplaceOp("b.service", "m1"), placeOp("b.service", "m1"),
 		placeOp("c.service", "m1"), placeOp("c.service", "m1"),
-	}))
+	})))
 	if got := placementList(t, reg); got != "b.service@m1 c.service@m1" {
 		t.Fatalf("Placements = %q, want b and c on m1", got)
 	}
@@ -121,18 +124,18 @@ func TestScheduleOpsOnOnePlacement(t *testing.T) {
 func TestSmallTxnLimit(t *testing.T) {
 	reg, _ := newTestRegistry(t, WithMaxTxnOps(3))
 	ctx := t.Context()
-	f, err := reg.AcquireLeadership(ctx, "e1", ttl)
+	f, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl)
 	must(t, err)
 	var ops []core.ScheduleOp
 	for i := range 10 {
 		ops = append(ops, placeOp(fmt.Sprintf("u%d.service", i), "m1"))
 	}
-	must(t, reg.ApplySchedule(ctx, f, ops))
+	must(t, second(reg.ApplySchedule(ctx, f, ops)))
 	if n := keyCount(t, reg, dirSched); n != 10 {
 		t.Fatalf("%d placements after a batch of 10 in transactions of 3, want 10", n)
 	}
 	stale := core.Fence{Engine: "e1", Epoch: f.Epoch + 1}
-	if err := reg.ApplySchedule(ctx, stale, ops); !errors.Is(err, core.ErrStaleFence) {
+	if _, err := reg.ApplySchedule(ctx, stale, ops); !errors.Is(err, core.ErrStaleFence) {
 		t.Fatalf("split batch with a stale fence: got %v, want ErrStaleFence", err)
 	}
 	must(t, reg.Heartbeat(ctx, core.MachineState{ID: "m1"}, "s1", ttl))
@@ -152,13 +155,13 @@ func TestInvalidNamesRejected(t *testing.T) {
 	reg, _ := newTestRegistry(t)
 	ctx := t.Context()
 	u, c := testUnit("a/b.service", false, "x")
-	f, err := reg.AcquireLeadership(ctx, "e1", ttl)
+	f, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl)
 	must(t, err)
 	for name, err := range map[string]error{
 		"CreateUnit":        reg.CreateUnit(ctx, u, c),
 		"Heartbeat":         reg.Heartbeat(ctx, core.MachineState{ID: "m/1"}, "s", ttl),
-		"ApplySchedule":     reg.ApplySchedule(ctx, f, []core.ScheduleOp{placeOp("a.service", "")}),
-		"ApplySchedule op":  reg.ApplySchedule(ctx, f, []core.ScheduleOp{{Kind: 9, Placement: core.Placement{Unit: "a", Machine: "m"}}}),
+		"ApplySchedule":     second(reg.ApplySchedule(ctx, f, []core.ScheduleOp{placeOp("a.service", "")})),
+		"ApplySchedule op":  second(reg.ApplySchedule(ctx, f, []core.ScheduleOp{{Kind: 9, Placement: core.Placement{Unit: "a", Machine: "m"}}})),
 		"PublishUnitStates": reg.PublishUnitStates(ctx, "m1", "s", []core.UnitState{{Unit: "x/y"}}, nil),
 		"MachinePlacements": func() error { _, err := reg.MachinePlacements(ctx, "a/b"); return err }(),
 	} {
@@ -188,7 +191,7 @@ func TestCorruptValuesNameTheKey(t *testing.T) {
 			return r.Heartbeat(t.Context(), core.MachineState{ID: "m1"}, "s", ttl)
 		}},
 		{"state/m1/a.service/x", `{}`, func(r *Registry) error { _, err := r.UnitStates(t.Context()); return err }},
-		{"leader", `e1`, func(r *Registry) error { _, err := r.AcquireLeadership(t.Context(), "e1", ttl); return err }},
+		{"leader", `e1`, func(r *Registry) error { _, err := r.AcquireLeadership(t.Context(), "e1", "e1/1", ttl); return err }},
 		{"unit/local/a.service", "\x00\xff", func(r *Registry) error { return r.SetTargetState(t.Context(), "a.service", core.Launched) }},
 	} {
 		reg, _ := newTestRegistry(t)
@@ -224,10 +227,10 @@ func TestPrefixesIsolate(t *testing.T) {
 	u, c := testUnit("a.service", false, "x")
 	must(t, a.CreateUnit(t.Context(), u, c))
 	must(t, b.CreateUnit(t.Context(), u, c))
-	if _, err := b.AcquireLeadership(t.Context(), "e2", ttl); err != nil {
+	if _, err := b.AcquireLeadership(t.Context(), "e2", "e2/1", ttl); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.AcquireLeadership(t.Context(), "e1", ttl); err != nil {
+	if _, err := a.AcquireLeadership(t.Context(), "e1", "e1/1", ttl); err != nil {
 		t.Fatalf("leadership under another prefix blocks this one: %v", err)
 	}
 }

@@ -53,9 +53,9 @@ func TestDurableAcrossRestart(t *testing.T) {
 	u, contents := testUnit("a.service", false, "a")
 	must(t, reg.CreateUnit(ctx, u, contents))
 	must(t, reg.SetTargetState(ctx, "a.service", core.Launched))
-	f, err := reg.AcquireLeadership(ctx, "e1", time.Minute)
+	f, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Minute)
 	must(t, err)
-	must(t, reg.ApplySchedule(ctx, f, []core.ScheduleOp{placeOp("a.service", "m1")}))
+	must(t, second(reg.ApplySchedule(ctx, f, []core.ScheduleOp{placeOp("a.service", "m1")})))
 	must(t, reg.Heartbeat(ctx, core.MachineState{ID: "m1"}, "s1", time.Minute))
 	want := snapshot(t, reg)
 
@@ -63,7 +63,7 @@ func TestDurableAcrossRestart(t *testing.T) {
 	if got := snapshot(t, reg); got != want {
 		t.Fatalf("after a restart:\n got  %s\n want %s", got, want)
 	}
-	must(t, reg.ApplySchedule(ctx, f, nil)) // the leadership lease survived too
+	must(t, second(reg.ApplySchedule(ctx, f, nil))) // the leadership lease survived too
 
 	watch := reg.Notify(ctx, core.Scope{})
 	must(t, reg.Settle(ctx))

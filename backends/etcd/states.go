@@ -60,7 +60,7 @@ func (r *Registry) stateOps(machineID string, states []core.UnitState, removed [
 		if s.Machine != "" && s.Machine != machineID {
 			return nil, fmt.Errorf("machine %s: state of unit %s names machine %s", machineID, s.Unit, s.Machine)
 		}
-		v := encode(stateValue{Hash: s.Hash, Load: s.LoadState, Active: s.ActiveState, Sub: s.SubState})
+		v := encode(stateValue{Hash: s.Hash, Load: s.LoadState, Active: s.ActiveState, Sub: s.SubState, Launched: s.Launched})
 		values[r.keys.state(machineID, s.Unit)] = &v
 	}
 	for _, name := range removed {
@@ -97,8 +97,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // UnitStates lists every published state, sorted by unit then machine: one
 // range read.
 func (r *Registry) UnitStates(ctx context.Context) ([]core.UnitState, error) {
-	out, err := listPairs(ctx, r, "UnitStates", r.keys.dir(dirState), dirState, func(machine, unit string, v stateValue) core.UnitState {
-		return core.UnitState{Unit: unit, Machine: machine, Hash: v.Hash, LoadState: v.Load, ActiveState: v.Active, SubState: v.Sub}
+	out, err := listPairs(ctx, r, "UnitStates", r.keys.dir(dirState), dirState, func(machine, unit string, v stateValue, _ int64) core.UnitState {
+		return core.UnitState{Unit: unit, Machine: machine, Hash: v.Hash, LoadState: v.Load, ActiveState: v.Active, SubState: v.Sub, Launched: v.Launched}
 	})
 	if err != nil {
 		return nil, err

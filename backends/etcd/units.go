@@ -80,7 +80,7 @@ func (r *Registry) DestroyUnit(ctx context.Context, name string) error {
 			}
 			key := r.keys.unit(name, global)
 			ops := []clientv3.Op{clientv3.OpDelete(key)}
-			if u, err := decodeUnit(key, name, global, kv.Value); err == nil {
+			if u, err := decodeUnit(kv, name, global); err == nil {
 				ops = append(ops, r.unrefOps(u)...)
 			}
 			sent = true
@@ -128,42 +128,25 @@ func (r *Registry) readUnit(ctx context.Context, name string) (kv *mvccpb.KeyVal
 	return nil, false, nil
 }
 
-// SetTargetState changes a unit's desired state with a compare-and-swap on its
-// key; core.ErrUnitNotFound if absent. Setting the state it already has writes
-// nothing.
-func (r *Registry) SetTargetState(ctx context.Context, name string, state core.JobState) error {
+// Unit returns the unit name (one request reading both possible keys);
+// core.ErrUnitNotFound if absent.
+func (r *Registry) Unit(ctx context.Context, name string) (core.Unit, error) {
 	if err := checkComponent("unit name", name); err != nil {
-		return fmt.Errorf("etcd registry: SetTargetState: %w", err)
+		return core.Unit{}, fmt.Errorf("etcd registry: Unit: %w", err)
 	}
-	return r.call(ctx, "SetTargetState", func(ctx context.Context) error {
-		for range conflictRounds {
-			kv, global, err := r.readUnit(ctx, name)
-			if err != nil {
-				return err
-			}
-			if kv == nil {
-				return fmt.Errorf("unit %s: %w", name, core.ErrUnitNotFound)
-			}
-			key := r.keys.unit(name, global)
-			u, err := decodeUnit(key, name, global, kv.Value)
-			if err != nil {
-				return err
-			}
-			if u.TargetState == state {
-				return nil
-			}
-			value := encode(unitValue{Hash: u.Hash, Target: state})
-			resp, err := r.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)},
-				[]clientv3.Op{clientv3.OpPut(key, value)}, nil)
-			if err != nil {
-				return err
-			}
-			if resp.Succeeded {
-				return nil
-			}
+	var u core.Unit
+	err := r.call(ctx, "Unit", func(ctx context.Context) error {
+		kv, global, err := r.readUnit(ctx, name)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("unit %s kept changing during the update: %w", name, core.ErrUnavailable)
+		if kv == nil {
+			return fmt.Errorf("unit %s: %w", name, core.ErrUnitNotFound)
+		}
+		u, err = decodeUnit(kv, name, global)
+		return err
 	})
+	return u, err
 }
 
 // Units lists every unit, sorted by name: one range read over unit/.
@@ -210,13 +193,13 @@ func (r *Registry) listUnits(ctx context.Context, op, dir string) ([]core.Unit, 
 func (r *Registry) unitFromKV(kv *mvccpb.KeyValue) (core.Unit, error) {
 	key := string(kv.Key)
 	if name, err := r.keys.leaf(key, dirGlobal); err == nil {
-		return decodeUnit(key, name, true, kv.Value)
+		return decodeUnit(kv, name, true)
 	}
 	name, err := r.keys.leaf(key, dirLocal)
 	if err != nil {
 		return core.Unit{}, &ValueError{Key: key, Reason: "want " + r.keys.dir(dirLocal) + "<name> or " + r.keys.dir(dirGlobal) + "<name>"}
 	}
-	return decodeUnit(key, name, false, kv.Value)
+	return decodeUnit(kv, name, false)
 }
 
 // UnitContents returns the contents stored at body/<hash>; core.ErrUnitNotFound

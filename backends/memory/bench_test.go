@@ -26,11 +26,11 @@ func placeOps(n, machines int, state core.JobState) []core.ScheduleOp {
 func scheduled(b *testing.B, n, machines int) (*memory.Registry, core.Fence) {
 	b.Helper()
 	reg, _ := newRegistry()
-	fence, err := reg.AcquireLeadership(b.Context(), "e1", ttl)
+	fence, err := reg.AcquireLeadership(b.Context(), "e1", "e1/1", ttl)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := reg.ApplySchedule(b.Context(), fence, placeOps(n, machines, core.Launched)); err != nil {
+	if _, err := reg.ApplySchedule(b.Context(), fence, placeOps(n, machines, core.Launched)); err != nil {
 		b.Fatal(err)
 	}
 	return reg, fence
@@ -42,7 +42,7 @@ func BenchmarkApplySchedule1000(b *testing.B) {
 	batches := [][]core.ScheduleOp{placeOps(1000, 100, core.Loaded), placeOps(1000, 100, core.Launched)}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if err := reg.ApplySchedule(b.Context(), fence, batches[i%2]); err != nil {
+		if _, err := reg.ApplySchedule(b.Context(), fence, batches[i%2]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func BenchmarkPlacements10000(b *testing.B) {
 			flip := [][]core.ScheduleOp{placeOps(1, 1, core.Loaded), placeOps(1, 1, core.Launched)}
 			for i := 0; b.Loop(); i++ {
 				if changed {
-					if err := reg.ApplySchedule(b.Context(), fence, flip[i%2]); err != nil {
+					if _, err := reg.ApplySchedule(b.Context(), fence, flip[i%2]); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -28,7 +28,7 @@ func checkListsAgainstStores(t *testing.T, seed uint64) {
 	r := New(clock)
 	ctx := t.Context()
 	pick := func(prefix string, n int) string { return fmt.Sprintf("%s%d", prefix, rng.IntN(n)) }
-	fence, err := r.AcquireLeadership(ctx, "e", time.Hour)
+	fence, err := r.AcquireLeadership(ctx, "e", "e/1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func randomWrite(t *testing.T, r *Registry, rng *rand.Rand, fence core.Fence, pi
 				Unit: pick("u", 60), Machine: pick("m", 8), Hash: core.Hash(pick("h", 5)),
 			}}
 		}
-		err = r.ApplySchedule(ctx, fence, ops)
+		_, err = r.ApplySchedule(ctx, fence, ops)
 	case 4:
 		id := pick("m", 8)
 		err = r.Heartbeat(ctx, core.MachineState{ID: id, Version: pick("v", 2)}, id, time.Duration(1+rng.IntN(10))*time.Second)

@@ -71,7 +71,7 @@ func (r *Registry) Machines(ctx context.Context) ([]core.MachineState, error) {
 		list := r.lists.machines.get()
 		out := make([]core.MachineState, len(list))
 		for i, m := range list {
-			out[i] = cloneMachine(m)
+			out[i] = r.mergedLocked(m)
 		}
 		return out, nil
 	})

@@ -26,8 +26,10 @@ type Registry struct {
 	refs        map[core.Hash]int // units and placements that use each hash
 
 	byMachine map[string]map[string]core.Placement // machine → unit → placement
+	byUnit    map[string]map[string]struct{}       // unit → machines it is placed on
 
 	machines map[string]*presence
+	meta     map[string]map[string]string // machine → dynamic metadata ("" removes)
 	expiries expiryHeap
 	states   map[string]map[string]core.UnitState // machine → unit → state
 
@@ -56,7 +58,9 @@ func New(clock core.Clock, opts ...Option) *Registry {
 		contents:    map[core.Hash][]byte{},
 		refs:        map[core.Hash]int{},
 		byMachine:   map[string]map[string]core.Placement{},
+		byUnit:      map[string]map[string]struct{}{},
 		machines:    map[string]*presence{},
+		meta:        map[string]map[string]string{},
 		states:      map[string]map[string]core.UnitState{},
 		subs:        map[string][]*subscriber{},
 	}

@@ -29,6 +29,9 @@ func place(u, m string) core.ScheduleOp {
 	return core.ScheduleOp{Kind: core.OpPlace, Placement: core.Placement{Unit: u, Machine: m, TargetState: core.Launched}}
 }
 
+// second returns the error of a call that also returns a value.
+func second[T any](_ T, err error) error { return err }
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -56,13 +59,13 @@ func TestRevisionCountsWrites(t *testing.T) {
 		{"read units", 0, func() error { _, err := reg.Units(ctx); return err }},
 		{"set target state", 1, func() error { return reg.SetTargetState(ctx, "a.service", core.Launched) }},
 		{"set the same target state", 0, func() error { return reg.SetTargetState(ctx, "a.service", core.Launched) }},
-		{"acquire leadership", 1, func() (err error) { fence, err = reg.AcquireLeadership(ctx, "e1", ttl); return err }},
-		{"renew leadership", 0, func() error { _, err := reg.AcquireLeadership(ctx, "e1", ttl); return err }},
+		{"acquire leadership", 1, func() (err error) { fence, err = reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
+		{"renew leadership", 0, func() error { _, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
 		{"apply a batch of two ops", 1, func() error {
-			return reg.ApplySchedule(ctx, fence, []core.ScheduleOp{place("a.service", "m1"), place("b.service", "m1")})
+			return second(reg.ApplySchedule(ctx, fence, []core.ScheduleOp{place("a.service", "m1"), place("b.service", "m1")}))
 		}},
 		{"apply a batch that changes nothing", 0, func() error {
-			return reg.ApplySchedule(ctx, fence, []core.ScheduleOp{place("a.service", "m1")})
+			return second(reg.ApplySchedule(ctx, fence, []core.ScheduleOp{place("a.service", "m1")}))
 		}},
 		{"join", 1, func() error { return reg.Heartbeat(ctx, core.MachineState{ID: "m1"}, "s1", ttl) }},
 		{"renew presence", 0, func() error { return reg.Heartbeat(ctx, core.MachineState{ID: "m1"}, "s1", ttl) }},
@@ -93,7 +96,7 @@ func TestEpochIsRevisionOfAcquisition(t *testing.T) {
 	reg, _ := newRegistry()
 	a, contents := unit("a.service", false)
 	must(t, reg.CreateUnit(t.Context(), a, contents))
-	fence, err := reg.AcquireLeadership(t.Context(), "e1", ttl)
+	fence, err := reg.AcquireLeadership(t.Context(), "e1", "e1/1", ttl)
 	must(t, err)
 	if fence.Epoch != reg.Revision() {
 		t.Fatalf("epoch %d, want the revision of the acquisition %d", fence.Epoch, reg.Revision())
@@ -143,17 +146,17 @@ func TestContentsKeptWhilePlaced(t *testing.T) {
 	ctx := t.Context()
 	a, contents := unit("a.service", false)
 	must(t, reg.CreateUnit(ctx, a, contents))
-	fence, err := reg.AcquireLeadership(ctx, "e1", ttl)
+	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl)
 	must(t, err)
 	op := place("a.service", "m1")
 	op.Hash = a.Hash
-	must(t, reg.ApplySchedule(ctx, fence, []core.ScheduleOp{op}))
+	must(t, second(reg.ApplySchedule(ctx, fence, []core.ScheduleOp{op})))
 	must(t, reg.DestroyUnit(ctx, "a.service"))
 	if _, err := reg.UnitContents(ctx, a.Hash); err != nil {
 		t.Fatalf("contents of a destroyed but still placed unit: %v", err)
 	}
 	op.Kind = core.OpUnplace
-	must(t, reg.ApplySchedule(ctx, fence, []core.ScheduleOp{op}))
+	must(t, second(reg.ApplySchedule(ctx, fence, []core.ScheduleOp{op})))
 	if _, err := reg.UnitContents(ctx, a.Hash); !errors.Is(err, core.ErrUnitNotFound) {
 		t.Fatalf("contents after the last user went: got %v, want ErrUnitNotFound", err)
 	}
@@ -162,14 +165,14 @@ func TestContentsKeptWhilePlaced(t *testing.T) {
 func TestInvalidOpWritesNothing(t *testing.T) {
 	reg, _ := newRegistry()
 	ctx := t.Context()
-	fence, err := reg.AcquireLeadership(ctx, "e1", ttl)
+	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl)
 	must(t, err)
 	for _, bad := range []core.ScheduleOp{
 		{Kind: 99, Placement: core.Placement{Unit: "b.service", Machine: "m1"}},
 		{Kind: core.OpPlace, Placement: core.Placement{Machine: "m1"}},
 		{Kind: core.OpPlace, Placement: core.Placement{Unit: "b.service"}},
 	} {
-		if err := reg.ApplySchedule(ctx, fence, []core.ScheduleOp{place("a.service", "m1"), bad}); err == nil {
+		if _, err := reg.ApplySchedule(ctx, fence, []core.ScheduleOp{place("a.service", "m1"), bad}); err == nil {
 			t.Errorf("ApplySchedule with invalid op %+v succeeded", bad)
 		}
 	}

@@ -33,27 +33,35 @@ func (r *Registry) MachinePlacements(ctx context.Context, machine string) ([]cor
 
 // ApplySchedule applies ops in order, all or nothing, if fence is the current
 // leadership fence; otherwise ErrStaleFence. An op of unknown kind or without a
-// unit or machine fails the whole batch. A batch that changes nothing (placing
-// what is already placed, unplacing what is not) is not a write.
-func (r *Registry) ApplySchedule(ctx context.Context, fence core.Fence, ops []core.ScheduleOp) error {
-	return write(ctx, r, "ApplySchedule", fence.Engine, func() error {
+// unit or machine fails the whole batch. An OpPlace whose UnitRevision is set
+// and is not the unit's current revision is skipped and its unit returned. A
+// batch that changes nothing (placing what is already placed, unplacing what is
+// not) is not a write.
+func (r *Registry) ApplySchedule(ctx context.Context, fence core.Fence, ops []core.ScheduleOp) ([]string, error) {
+	return call(ctx, r, "ApplySchedule", fence.Engine, func() ([]string, error) {
 		if !r.currentLocked(fence) {
-			return fmt.Errorf("fence %s/%d: %w", fence.Engine, fence.Epoch, core.ErrStaleFence)
+			return nil, fmt.Errorf("fence %s/%d: %w", fence.Engine, fence.Epoch, core.ErrStaleFence)
 		}
 		for i, op := range ops {
 			if err := validateOp(op); err != nil {
-				return fmt.Errorf("op %d of %d: %w", i+1, len(ops), err)
+				return nil, fmt.Errorf("op %d of %d: %w", i+1, len(ops), err)
 			}
 		}
-		var touched []string
+		var touched, skipped []string
 		for _, op := range ops {
+			if r.staleLocked(op) {
+				skipped = append(skipped, op.Unit)
+				continue
+			}
 			if r.applyOpLocked(op) {
 				touched = append(touched, op.Machine)
 				r.lists.placements.changed(pairKey{op.Unit, op.Machine})
 			}
 		}
+		slices.Sort(skipped)
+		skipped = slices.Compact(skipped)
 		if len(touched) == 0 {
-			return nil
+			return skipped, nil
 		}
 		r.rev++
 		r.wakeLocked("")
@@ -61,8 +69,18 @@ func (r *Registry) ApplySchedule(ctx context.Context, fence core.Fence, ops []co
 		for _, m := range slices.Compact(touched) {
 			r.wakeLocked(m)
 		}
-		return nil
+		return skipped, nil
 	})
+}
+
+// staleLocked reports whether op is a conditional OpPlace whose unit has changed
+// (or is gone, or global) since the revision the engine planned from.
+func (r *Registry) staleLocked(op core.ScheduleOp) bool {
+	if op.Kind != core.OpPlace || op.UnitRevision == 0 {
+		return false
+	}
+	u, ok := r.units[op.Unit]
+	return !ok || u.Global || u.Revision != op.UnitRevision
 }
 
 func validateOp(op core.ScheduleOp) error {
@@ -90,6 +108,10 @@ func (r *Registry) applyOpLocked(op core.ScheduleOp) bool {
 			on = map[string]core.Placement{}
 			r.byMachine[op.Machine] = on
 		}
+		if r.byUnit[op.Unit] == nil {
+			r.byUnit[op.Unit] = map[string]struct{}{}
+		}
+		r.byUnit[op.Unit][op.Machine] = struct{}{}
 		r.refLocked(op.Hash)
 		if had {
 			r.unrefLocked(old.Hash)
@@ -103,6 +125,10 @@ func (r *Registry) applyOpLocked(op core.ScheduleOp) bool {
 		delete(on, op.Unit)
 		if len(on) == 0 {
 			delete(r.byMachine, op.Machine)
+		}
+		delete(r.byUnit[op.Unit], op.Machine)
+		if len(r.byUnit[op.Unit]) == 0 {
+			delete(r.byUnit, op.Unit)
 		}
 	}
 	return true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/fleet-rebuild/fleet/core"
@@ -25,7 +26,28 @@ func (r *Registry) CreateUnit(ctx context.Context, u core.Unit, contents []byte)
 		}
 		r.refLocked(u.Hash)
 		r.units[u.Name] = u
-		r.unitChangedLocked(u)
+		r.unitChangedLocked(u.Name, false, u.Global)
+		return nil
+	})
+}
+
+// ReplaceUnit replaces the contents, Global flag and target state of the unit
+// u.Name and mirrors hash and target state into its placements, as one write;
+// ErrUnitNotFound if absent.
+func (r *Registry) ReplaceUnit(ctx context.Context, u core.Unit, contents []byte) error {
+	return write(ctx, r, "ReplaceUnit", "", func() error {
+		old, ok := r.units[u.Name]
+		if !ok {
+			return fmt.Errorf("unit %s: %w", u.Name, core.ErrUnitNotFound)
+		}
+		if _, ok := r.contents[u.Hash]; !ok {
+			r.contents[u.Hash] = bytes.Clone(contents)
+		}
+		r.refLocked(u.Hash)
+		r.unrefLocked(old.Hash)
+		r.units[u.Name] = u
+		r.unitChangedLocked(u.Name, old.Global, u.Global)
+		r.mirrorLocked(r.units[u.Name])
 		return nil
 	})
 }
@@ -40,13 +62,14 @@ func (r *Registry) DestroyUnit(ctx context.Context, name string) error {
 		}
 		delete(r.units, name)
 		r.unrefLocked(u.Hash)
-		r.unitChangedLocked(u)
+		r.unitChangedLocked(name, u.Global, false)
 		return nil
 	})
 }
 
-// SetTargetState changes a unit's desired state; ErrUnitNotFound if absent.
-// Setting the state it already has is not a change.
+// SetTargetState changes a unit's desired state and mirrors it into the unit's
+// placements, as one write; ErrUnitNotFound if absent. Setting the state it
+// already has is not a change.
 func (r *Registry) SetTargetState(ctx context.Context, name string, state core.JobState) error {
 	return write(ctx, r, "SetTargetState", "", func() error {
 		u, ok := r.units[name]
@@ -58,8 +81,20 @@ func (r *Registry) SetTargetState(ctx context.Context, name string, state core.J
 		}
 		u.TargetState = state
 		r.units[name] = u
-		r.unitChangedLocked(u)
+		r.unitChangedLocked(name, u.Global, u.Global)
+		r.mirrorLocked(r.units[name])
 		return nil
+	})
+}
+
+// Unit returns the unit name; ErrUnitNotFound if absent.
+func (r *Registry) Unit(ctx context.Context, name string) (core.Unit, error) {
+	return call(ctx, r, "Unit", "", func() (core.Unit, error) {
+		u, ok := r.units[name]
+		if !ok {
+			return core.Unit{}, fmt.Errorf("unit %s: %w", name, core.ErrUnitNotFound)
+		}
+		return u, nil
 	})
 }
 
@@ -89,23 +124,42 @@ func (r *Registry) UnitContents(ctx context.Context, hash core.Hash) ([]byte, er
 	})
 }
 
-// unitChangedLocked records a write to unit u: a new revision, the change noted
-// in the listings, and wake-ups for the engine and, for a global unit, every
-// agent.
-func (r *Registry) unitChangedLocked(u core.Unit) {
+// unitChangedLocked records a write to the unit name, whose Global flag was
+// wasGlobal before and isGlobal after (false for a unit that does not exist):
+// a new revision, stored in the unit's Revision, the change noted in the
+// listings, and wake-ups for the engine and, for a global unit, every agent.
+func (r *Registry) unitChangedLocked(name string, wasGlobal, isGlobal bool) {
 	r.rev++
-	r.lists.units.changed(u.Name)
+	if u, ok := r.units[name]; ok {
+		u.Revision = r.rev
+		r.units[name] = u
+	}
+	r.lists.units.changed(name)
 	r.wakeLocked("")
-	if !u.Global {
+	if !wasGlobal && !isGlobal {
 		return
 	}
-	if _, ok := r.units[u.Name]; ok {
-		r.globalNames[u.Name] = struct{}{}
+	if isGlobal {
+		r.globalNames[name] = struct{}{}
 	} else {
-		delete(r.globalNames, u.Name)
+		delete(r.globalNames, name)
 	}
-	r.lists.globals.changed(u.Name)
+	r.lists.globals.changed(name)
 	r.wakeMachinesLocked()
+}
+
+// mirrorLocked copies u's hash, target state and revision into its
+// placements, waking the machines whose placements changed.
+func (r *Registry) mirrorLocked(u core.Unit) {
+	for _, m := range slices.Sorted(maps.Keys(r.byUnit[u.Name])) {
+		p := r.byMachine[m][u.Name]
+		r.refLocked(u.Hash)
+		r.unrefLocked(p.Hash)
+		p.Hash, p.TargetState, p.UnitRevision = u.Hash, u.TargetState, u.Revision
+		r.byMachine[m][u.Name] = p
+		r.lists.placements.changed(pairKey{u.Name, m})
+		r.wakeLocked(m)
+	}
 }
 
 // refLocked records one more unit or placement using hash.

@@ -35,25 +35,40 @@ func createUnit(t *testing.T, reg core.Registry, name string, global bool) core.
 	return u
 }
 
-// acquire takes the leadership lease for engine and returns its fence.
+// session is the fleetd session the suite's engines run in, by default.
+func session(engine string) string { return engine + "/1" }
+
+// acquire takes the leadership lease for engine in its default session and
+// returns its fence.
 func acquire(t *testing.T, reg core.Registry, engine string) core.Fence {
 	t.Helper()
-	f, err := reg.AcquireLeadership(t.Context(), engine, ttl)
+	f, err := reg.AcquireLeadership(t.Context(), engine, session(engine), ttl)
 	if err != nil {
 		t.Fatalf("AcquireLeadership(%s): %v", engine, err)
 	}
-	if f.Engine != engine {
-		t.Fatalf("AcquireLeadership(%s) returned fence of engine %q", engine, f.Engine)
+	if f.Engine != engine || f.Session != session(engine) {
+		t.Fatalf("AcquireLeadership(%s) returned fence of engine %q session %q", engine, f.Engine, f.Session)
 	}
 	return f
 }
 
-// apply writes ops under fence and fails the test on error.
+// apply writes ops under fence and fails the test on error or on a skipped op.
 func apply(t *testing.T, reg core.Registry, fence core.Fence, ops ...core.ScheduleOp) {
 	t.Helper()
-	if err := reg.ApplySchedule(t.Context(), fence, ops); err != nil {
+	skipped, err := reg.ApplySchedule(t.Context(), fence, ops)
+	if err != nil {
 		t.Fatalf("ApplySchedule(%v, %d ops): %v", fence, len(ops), err)
 	}
+	if len(skipped) > 0 {
+		t.Fatalf("ApplySchedule(%v, %d ops) skipped %v", fence, len(ops), skipped)
+	}
+}
+
+// applyErr writes ops under fence and returns only the error.
+func applyErr(t *testing.T, reg core.Registry, fence core.Fence, ops ...core.ScheduleOp) error {
+	t.Helper()
+	_, err := reg.ApplySchedule(t.Context(), fence, ops)
+	return err
 }
 
 // place is an OpPlace of unit on machine, with a hash and state derived from them.
@@ -86,11 +101,12 @@ func heartbeat(t *testing.T, reg core.Registry, id, session string) {
 	}
 }
 
-// state is the UnitState machine publishes for unit.
+// state is the UnitState machine publishes for unit, launched while active.
 func state(unit, machine, active string) core.UnitState {
 	return core.UnitState{
 		Unit: unit, Machine: machine, Hash: core.HashBytes([]byte(unit)),
 		LoadState: core.LoadLoaded, ActiveState: active, SubState: "running",
+		Launched: active == core.ActiveActive,
 	}
 }
 
@@ -118,13 +134,15 @@ func wantEqual[T any](t *testing.T, got, want T, what string) {
 	}
 }
 
+// listUnits lists the units with their revisions cleared, for comparisons with
+// the units the test wrote; revisionOf reads a revision.
 func listUnits(t *testing.T, reg core.Registry) []core.Unit {
 	t.Helper()
 	us, err := reg.Units(t.Context())
 	if err != nil {
 		t.Fatalf("Units: %v", err)
 	}
-	return us
+	return withoutRevisions(us)
 }
 
 func listGlobalUnits(t *testing.T, reg core.Registry) []core.Unit {
@@ -133,7 +151,33 @@ func listGlobalUnits(t *testing.T, reg core.Registry) []core.Unit {
 	if err != nil {
 		t.Fatalf("GlobalUnits: %v", err)
 	}
+	return withoutRevisions(us)
+}
+
+func withoutRevisions(us []core.Unit) []core.Unit {
+	for i := range us {
+		if us[i].Revision <= 0 {
+			panic(fmt.Sprintf("unit %s listed with revision %d, want > 0", us[i].Name, us[i].Revision))
+		}
+		us[i].Revision = 0
+	}
 	return us
+}
+
+// revisionOf returns the Revision of the unit name as Units lists it.
+func revisionOf(t *testing.T, reg core.Registry, name string) int64 {
+	t.Helper()
+	us, err := reg.Units(t.Context())
+	if err != nil {
+		t.Fatalf("Units: %v", err)
+	}
+	for _, u := range us {
+		if u.Name == name {
+			return u.Revision
+		}
+	}
+	t.Fatalf("unit %s not listed", name)
+	return 0
 }
 
 func listPlacements(t *testing.T, reg core.Registry) []core.Placement {

@@ -92,3 +92,19 @@ func testNotifyClosedOnCancel(t *testing.T, in Instance) {
 		}
 	}
 }
+
+// A user's change of target state reaches the machine the unit is placed on
+// directly (the placement mirrors it), without an engine pass.
+func testNotifyMachineOnTargetState(t *testing.T, in Instance) {
+	reg := in.Registry
+	createUnit(t, reg, "a.service", false)
+	fence := acquire(t, reg, "e1")
+	apply(t, reg, fence, place("a.service", "m1", core.Launched))
+	ch := subscribe(t, reg, core.Scope{Machine: "m1"})
+	other := subscribe(t, reg, core.Scope{Machine: "m2"})
+	if err := reg.SetTargetState(t.Context(), "a.service", core.Loaded); err != nil {
+		t.Fatalf("SetTargetState: %v", err)
+	}
+	expectWake(t, ch, "SetTargetState of a unit placed on m1")
+	expectNoWake(t, other, "SetTargetState of a unit placed on m1")
+}

@@ -58,16 +58,22 @@ var tests = []conformanceTest{
 	{"CreateUnitStoresUnitAndContents", testCreateUnitStoresUnitAndContents},
 	{"CreateUnitIsCreateOnce", testCreateUnitIsCreateOnce},
 	{"UnitsSortedByName", testUnitsSortedByName},
+	{"UnitReadsOne", testUnitReadsOne},
 	{"UnitContentsUnknownHash", testUnitContentsUnknownHash},
 	{"DestroyUnit", testDestroyUnit},
 	{"DestroyUnitKeepsPlacement", testDestroyUnitKeepsPlacement},
 	{"RecreateAfterDestroy", testRecreateAfterDestroy},
 	{"SetTargetState", testSetTargetState},
+	{"RevisionsChangeWithEachWrite", testRevisionsChangeWithEachWrite},
+	{"SetTargetStateMirrorsPlacements", testSetTargetStateMirrorsPlacements},
+	{"ReplaceUnit", testReplaceUnit},
+	{"ReplaceUnitGlobalFlag", testReplaceUnitGlobalFlag},
 
 	{"ApplySchedulePlacesSorted", testApplySchedulePlacesSorted},
 	{"ApplyScheduleUpdatesAndUnplaces", testApplyScheduleUpdatesAndUnplaces},
 	{"ApplyScheduleLargeBatch", testApplyScheduleLargeBatch},
 	{"MachinePlacementsOnlyThatMachine", testMachinePlacementsOnlyThatMachine},
+	{"ApplyScheduleSkipsStalePlaces", testApplyScheduleSkipsStalePlaces},
 
 	{"LeadershipIsExclusive", testLeadershipIsExclusive},
 	{"DeposedEngineWritesNothing", testDeposedEngineWritesNothing},
@@ -76,6 +82,7 @@ var tests = []conformanceTest{
 	{"EpochsIncreaseAcrossLeaders", testEpochsIncreaseAcrossLeaders},
 	{"RenewalKeepsEpoch", testRenewalKeepsEpoch},
 	{"ResignLeadership", testResignLeadership},
+	{"LeadershipIsPerSession", testLeadershipIsPerSession},
 
 	{"HeartbeatAndMachines", testHeartbeatAndMachines},
 	{"HeartbeatUpdatesRecord", testHeartbeatUpdatesRecord},
@@ -83,6 +90,7 @@ var tests = []conformanceTest{
 	{"SecondSessionConflicts", testSecondSessionConflicts},
 	{"TakeOverAfterExpiry", testTakeOverAfterExpiry},
 	{"Leave", testLeave},
+	{"DynamicMetadata", testDynamicMetadata},
 
 	{"PublishRequiresPresence", testPublishRequiresPresence},
 	{"UnitStatesSorted", testUnitStatesSorted},
@@ -95,7 +103,9 @@ var tests = []conformanceTest{
 	{"NotifyEngineOnMachineExpiry", testNotifyEngineOnMachineExpiry},
 	{"NotifyMachineOnPlacement", testNotifyMachineOnPlacement},
 	{"NotifyMachineOnGlobalUnit", testNotifyMachineOnGlobalUnit},
+	{"NotifyMachineOnTargetState", testNotifyMachineOnTargetState},
 	{"NotifyMachineNotOnOtherPlacement", testNotifyMachineNotOnOtherPlacement},
+	{"NotifyOnMetadata", testNotifyOnMetadata},
 	{"NotifyClosedOnCancel", testNotifyClosedOnCancel},
 }
 

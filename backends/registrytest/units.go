@@ -127,3 +127,20 @@ func testSetTargetState(t *testing.T, in Instance) {
 	wantEqual(t, listGlobalUnits(t, reg), []core.Unit{g}, "GlobalUnits after SetTargetState")
 	wantErrIs(t, reg.SetTargetState(ctx, "never.service", core.Launched), core.ErrUnitNotFound, "SetTargetState(never.service)")
 }
+
+func testUnitReadsOne(t *testing.T, in Instance) {
+	reg, ctx := in.Registry, t.Context()
+	a := createUnit(t, reg, "a.service", false)
+	g := createUnit(t, reg, "g.service", true)
+	for _, want := range []core.Unit{a, g} {
+		got, err := reg.Unit(ctx, want.Name)
+		if err != nil {
+			t.Fatalf("Unit(%s): %v", want.Name, err)
+		}
+		wantEqual(t, got.Revision, revisionOf(t, reg, want.Name), "Unit("+want.Name+").Revision")
+		got.Revision = 0
+		wantEqual(t, got, want, "Unit("+want.Name+")")
+	}
+	_, err := reg.Unit(ctx, "never.service")
+	wantErrIs(t, err, core.ErrUnitNotFound, "Unit(never.service)")
+}

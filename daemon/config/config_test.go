@@ -1,0 +1,119 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fleet.conf")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	file := writeFile(t, `# fleet.conf
+verbosity=1
+etcd_servers=["http://a:2379", "http://b:2379"]
+metadata = "region=eu, disk=ssd"
+agent_ttl=10s   ; a comment
+PUBLIC_IP = 10.0.0.1 # bare value ends here
+engine_reconcile_interval=0.5
+api_tcp=127.0.0.1:\
+54728
+`)
+	fs := flag.NewFlagSet("fleetd", flag.ContinueOnError)
+	flags := RegisterFlags(fs)
+	if err := fs.Parse([]string{"-agent-ttl=20s", "-token_limit", "7"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, warnings, err := Load(Sources{
+		File:  file,
+		Env:   []string{"FLEET_AGENT_TTL=15s", "FLEET_VERBOSITY=", "FLEET_METADATA=role=db", "FLEET_VERIFY_UNITS=true", "HOME=/root"},
+		Flags: flags(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Defaults()
+	want.Verbosity = 1
+	want.EtcdServers = []string{"http://a:2379", "http://b:2379"}
+	want.Metadata = map[string]string{"role": "db"}
+	want.AgentTTL = 20 * time.Second
+	want.PublicIP = "10.0.0.1"
+	want.EngineReconcileInterval = 500 * time.Millisecond
+	want.TokenLimit = 7
+	want.APITCP = "127.0.0.1:54728"
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("config:\n got  %+v\n want %+v", cfg, want)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "verify_units") {
+		t.Errorf("warnings = %q, want one about verify_units", warnings)
+	}
+	if got := cfg.EngineLeaseTTL(); got != 2500*time.Millisecond {
+		t.Errorf("engine lease TTL %v, want 5 intervals", got)
+	}
+}
+
+func TestLoadErrorsNameTheProblem(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		env        []string
+		want       []string
+	}{
+		{"unknown key", "verbosity=1\nbogus_option=3\n", nil, []string{"fleet.conf:2", `unknown option "bogus_option"`}},
+		{"bad duration", "agent_ttl=30x\n", nil, []string{"fleet.conf:1", "agent_ttl", "30x", "duration"}},
+		{"bad seconds", "engine_reconcile_interval=fast\n", nil, []string{"engine_reconcile_interval", "fast"}},
+		{"malformed metadata", "metadata=region=eu,ssd\n", nil, []string{"metadata", `"ssd" is not key=value`}},
+		{"section", "[fleet]\nverbosity=1\n", nil, []string{"fleet.conf:1", "sections are not allowed"}},
+		{"no equals", "verbosity\n", nil, []string{"fleet.conf:1", "not key = value"}},
+		{"unclosed quote", `metadata="a=b` + "\n", nil, []string{"fleet.conf:1", "no closing"}},
+		{"continued to the end", "metadata=a=b\\\n", nil, []string{"ends inside a continued line"}},
+		{"ttl too short", "agent_ttl=10ms\n", nil, []string{"agent_ttl = 10ms", "between"}},
+		{"bad server URL", "etcd_servers=127.0.0.1:2379\n", nil, []string{"etcd_servers", "127.0.0.1:2379"}},
+		{"bad env", "", []string{"FLEET_TOKEN_LIMIT=many"}, []string{"environment FLEET_TOKEN_LIMIT", "not an integer"}},
+		{"unit manager", "unit_manager=docker\n", nil, []string{"unit_manager = docker", "systemd or fake"}},
+		{"cert without key", "etcd_servers=https://a:2379\netcd_certfile=/c.pem\n", nil, []string{"etcd_keyfile"}},
+		{"relative data dir", "data_dir=var/lib/fleet\n", nil, []string{"data_dir", "absolute"}},
+	} {
+		_, _, err := Load(Sources{File: writeFile(t, c.file), Env: c.env})
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not say %q", c.name, err, w)
+			}
+		}
+	}
+}
+
+func TestLoadFileMissingOrDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{filepath.Join(dir, "missing.conf"), dir} {
+		if _, _, err := Load(Sources{File: f}); err == nil || !strings.Contains(err.Error(), f) {
+			t.Errorf("Load(%s) = %v, want an error naming it", f, err)
+		}
+	}
+}
+
+func TestChangedSplitsReloadable(t *testing.T) {
+	old := Defaults()
+	cur := old
+	cur.Metadata = map[string]string{"a": "b"}
+	cur.Verbosity = 1
+	cur.EtcdServers = []string{"http://x:2379"}
+	reload, restart := Changed(old, cur)
+	if !reflect.DeepEqual(reload, []string{"verbosity", "metadata"}) || !reflect.DeepEqual(restart, []string{"etcd_servers"}) {
+		t.Errorf("Changed = %v, %v", reload, restart)
+	}
+}

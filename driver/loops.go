@@ -1,0 +1,179 @@
+package driver
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/fleet-rebuild/fleet/core"
+)
+
+// presenceLoop renews the presence every TTL/3, sooner after a failure or a
+// changed record. After a gap long enough for the presence (and the unit
+// states attached to it) to have lapsed, it has the agent publish everything
+// again.
+func (d *Driver) presenceLoop() {
+	defer d.loops.Done()
+	every := d.cfg.TTL / 3
+	retry := max(d.cfg.TTL/10, 10*time.Millisecond)
+	next := time.Unix(0, d.lastBeat.Load()).Add(every)
+	var failing errorLog
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.beatNow:
+		case <-time.After(time.Until(next)):
+		}
+		err := d.cfg.Registry.Heartbeat(d.ctx, *d.machine.Load(), d.cfg.Session, d.cfg.TTL)
+		d.cfg.Observer.Heartbeat(err)
+		if d.ctx.Err() != nil {
+			return
+		}
+		now := d.cfg.Now()
+		if err != nil {
+			failing.log(d.cfg.Logger, "presence: renewal failed", err)
+			next = now.Add(retry)
+			continue
+		}
+		failing.recovered(d.cfg.Logger, "presence: renewed again")
+		if now.Sub(time.Unix(0, d.lastBeat.Load())) > d.cfg.TTL/2 {
+			d.republish.Store(true)
+			kick(d.agentKick)
+		}
+		d.lastBeat.Store(now.UnixNano())
+		next = now.Add(every)
+	}
+}
+
+// agentLoop runs the agent's passes.
+func (d *Driver) agentLoop() {
+	defer d.loops.Done()
+	ctx, a := d.ctx, d.cfg.Agent
+	var regWake <-chan struct{}
+	if !d.cfg.DisableWatches {
+		regWake = d.cfg.Registry.Notify(ctx, core.Scope{Machine: d.cfg.Machine.ID})
+	}
+	unitWake := d.cfg.Units.Notify(ctx)
+	applied := *d.machine.Load()
+	var failing errorLog
+	for {
+		if m := *d.machine.Load(); !sameMachine(m, applied) {
+			if err := a.SetMachine(m); err != nil {
+				d.cfg.Logger.Error("agent: machine record", "err", err)
+			}
+			applied = m
+		}
+		if d.republish.Swap(false) {
+			a.Republish()
+		}
+		start := d.cfg.Now()
+		res, err := a.Reconcile(ctx, start)
+		d.cfg.Observer.AgentPass(res, err, d.cfg.Now().Sub(start))
+		if ctx.Err() != nil {
+			return
+		}
+		logAgent(d.cfg.Logger, res)
+		if err != nil {
+			failing.log(d.cfg.Logger, "agent: pass failed", err)
+		} else {
+			failing.recovered(d.cfg.Logger, "agent: passes work again")
+		}
+		next := res.NextWake
+		if d.cfg.DisableWatches {
+			next = earliest(next, start.Add(d.cfg.Poll))
+		}
+		if _, ok := d.wait(ctx, next, &regWake, &unitWake, d.agentKick); !ok {
+			return
+		}
+	}
+}
+
+func logAgent(log *slog.Logger, res core.AgentResult) {
+	for _, t := range res.Tasks {
+		log.Info("agent: " + t.String())
+	}
+	for _, f := range res.Failures {
+		log.Warn("agent: failed "+f.Task.String(), "err", f.Err)
+	}
+}
+
+// engineLoop is one engine's goroutine, stopped by its own context.
+type engineLoop struct {
+	engine *core.Engine
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (d *Driver) startEngine(e *core.Engine) *engineLoop {
+	ctx, cancel := context.WithCancel(d.ctx)
+	l := &engineLoop{engine: e, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		d.runEngine(ctx, e)
+	}()
+	return l
+}
+
+// stop ends the loop and resigns the lease, so another engine takes over at
+// once.
+func (l *engineLoop) stop(ctx context.Context) error {
+	l.cancel()
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return l.engine.Resign(ctx)
+}
+
+// runEngine runs full passes on changes and lease renewals on its timer.
+func (d *Driver) runEngine(ctx context.Context, e *core.Engine) {
+	var regWake <-chan struct{}
+	if !d.cfg.DisableWatches {
+		regWake = d.cfg.Registry.Notify(ctx, core.Scope{})
+	}
+	var never <-chan struct{}
+	full, lastFull := true, time.Time{}
+	var failing errorLog
+	var unplaceable map[string]string
+	for {
+		start := d.cfg.Now()
+		var res core.EngineResult
+		var err error
+		if full || start.Sub(lastFull) >= d.cfg.EngineResync {
+			res, err = e.Reconcile(ctx, start)
+			lastFull, full = start, true
+		} else {
+			var changed bool
+			res, changed, err = e.KeepLease(ctx, start)
+			if changed && res.Leader && err == nil {
+				res, err = e.Reconcile(ctx, start)
+				lastFull, full = start, true
+			}
+		}
+		d.cfg.Observer.EnginePass(full, res, err, d.cfg.Now().Sub(start))
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failing.log(d.cfg.Logger, "engine: pass failed", err)
+		} else {
+			failing.recovered(d.cfg.Logger, "engine: passes work again")
+		}
+		if full && res.Leader && err == nil {
+			unplaceable = logEngine(d.cfg.Logger, res, unplaceable)
+		}
+		next := earliest(res.NextWake, lastFull.Add(d.cfg.EngineResync))
+		if d.cfg.DisableWatches {
+			next = earliest(next, start.Add(d.cfg.Poll))
+		}
+		why, ok := d.wait(ctx, next, &regWake, &never, nil)
+		if !ok {
+			return
+		}
+		// A change in the registry (or, without watches, every wake-up) asks
+		// for a full pass; the timer alone for a lease renewal.
+		full = why == wokeRegistry || d.cfg.DisableWatches
+	}
+}
