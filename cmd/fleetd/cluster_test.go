@@ -19,17 +19,23 @@ import (
 
 // isLeader reads a fleetd's fleet_engine_leader metric.
 func isLeader(p *proc) bool {
+	body, err := metricsText(p)
+	return err == nil && strings.Contains(body, "\nfleet_engine_leader 1\n")
+}
+
+// metricsText reads a fleetd's /metrics over its unix socket.
+func metricsText(p *proc) (string, error) {
 	sock := filepath.Join(p.dir, "fleet.sock")
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}, Timeout: time.Second}
+	}}, Timeout: 5 * time.Second}
 	resp, err := hc.Get("http://fleetd/metrics")
 	if err != nil {
-		return false
+		return "", err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return strings.Contains(string(body), "\nfleet_engine_leader 1\n")
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }
 
 // TestThreeMachinesFailover runs three fleetd processes (fake unit managers)

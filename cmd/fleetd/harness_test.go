@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 // proc is one fleetd process under test.
 type proc struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string // its files: machine-id, data/, config, socket, log
 	cmd    *exec.Cmd
 	log    *syncBuffer
@@ -70,7 +70,7 @@ func (s *syncBuffer) String() string {
 }
 
 // newMachineDir makes a directory with a machine-id file for one fleetd.
-func newMachineDir(t *testing.T, id string) string {
+func newMachineDir(t testing.TB, id string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "fleetd-m-") // short: the socket path must stay under 108 bytes
 	if err != nil {
@@ -84,7 +84,7 @@ func newMachineDir(t *testing.T, id string) string {
 }
 
 // freeURL returns an http URL on a free loopback port.
-func freeURL(t *testing.T) string {
+func freeURL(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -105,7 +105,7 @@ func baseArgs(dir string) []string {
 }
 
 // startProc starts fleetd with args and env in dir, without waiting.
-func startProc(t *testing.T, dir string, env []string, args ...string) *proc {
+func startProc(t testing.TB, dir string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, dir: dir, log: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(fleetdBin, args...)
@@ -125,7 +125,7 @@ func startProc(t *testing.T, dir string, env []string, args ...string) *proc {
 }
 
 // startFleetd starts fleetd and waits until its API answers /health with 200.
-func startFleetd(t *testing.T, dir string, env []string, args ...string) *proc {
+func startFleetd(t testing.TB, dir string, env []string, args ...string) *proc {
 	t.Helper()
 	p := startProc(t, dir, env, append(baseArgs(dir), args...)...)
 	sock := filepath.Join(dir, "fleet.sock")
@@ -203,7 +203,7 @@ func (p *proc) kill() {
 }
 
 // eventually polls cond, failing the test after limit.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -225,7 +225,7 @@ func unitOptions(section string, lines ...string) []api.UnitOption {
 }
 
 // launch creates and starts a unit through the API, as one PUT.
-func launch(t *testing.T, c *api.Client, name string, opts []api.UnitOption) {
+func launch(t testing.TB, c *api.Client, name string, opts []api.UnitOption) {
 	t.Helper()
 	if err := c.CreateUnit(context.Background(), api.Unit{Name: name, Options: opts, DesiredState: "launched"}); err != nil {
 		t.Fatalf("create %s: %v", name, err)
