@@ -89,7 +89,7 @@ func (r *Registry) readMachines(ctx context.Context, machineKey, metaKey string,
 		if err := decode(key, kv.Value, &v); err != nil {
 			return nil, err
 		}
-		out = append(out, mergeMeta(v.state(id), dyn[id]))
+		out = append(out, core.MergeMetadata(v.state(id), dyn[id]))
 	}
 	return out, nil
 }
@@ -108,26 +108,4 @@ func (r *Registry) decodeMeta(kvs []*mvccpb.KeyValue) (map[string]map[string]str
 		out[machine][key] = string(kv.Value)
 	}
 	return out, nil
-}
-
-// mergeMeta applies dynamic metadata to m: a value overrides the announced
-// one, an empty value removes the key.
-func mergeMeta(m core.MachineState, dyn map[string]string) core.MachineState {
-	if len(dyn) == 0 {
-		return m
-	}
-	if m.Metadata == nil {
-		m.Metadata = map[string]string{}
-	}
-	for k, v := range dyn {
-		if v == "" {
-			delete(m.Metadata, k)
-		} else {
-			m.Metadata[k] = v
-		}
-	}
-	if len(m.Metadata) == 0 {
-		m.Metadata = nil
-	}
-	return m
 }

@@ -55,26 +55,7 @@ func (r *Registry) Machine(ctx context.Context, id string) (core.MachineState, e
 	})
 }
 
-// mergedLocked is a copy of m with its dynamic metadata applied: a value
-// overrides the announced one, an empty value removes the key.
+// mergedLocked is a copy of m with its dynamic metadata applied.
 func (r *Registry) mergedLocked(m core.MachineState) core.MachineState {
-	m = cloneMachine(m)
-	dyn := r.meta[m.ID]
-	if len(dyn) == 0 {
-		return m
-	}
-	if m.Metadata == nil {
-		m.Metadata = map[string]string{}
-	}
-	for k, v := range dyn {
-		if v == "" {
-			delete(m.Metadata, k)
-		} else {
-			m.Metadata[k] = v
-		}
-	}
-	if len(m.Metadata) == 0 {
-		m.Metadata = nil
-	}
-	return m
+	return core.MergeMetadata(cloneMachine(m), r.meta[m.ID])
 }
