@@ -53,14 +53,18 @@ func down(dir string, out io.Writer) error {
 		grace = fleetdGrace
 	}
 	var errs []error
+	// etcd members stop one after the other: a leader stopping hands its
+	// leadership to a live peer, which takes seconds when every peer is
+	// stopping too.
 	stages := []struct {
-		grace time.Duration
-		pick  func(Proc) bool
+		grace      time.Duration
+		sequential bool
+		pick       func(Proc) bool
 	}{
-		{grace, func(p Proc) bool { return p.Role == "fleetd" && !etcdHost[p.Name] }},
-		{grace, func(p Proc) bool { return p.Role == "fleetd" && etcdHost[p.Name] }},
-		{managerGrace, func(p Proc) bool { return p.Role == "manager" }},
-		{etcdGrace, func(p Proc) bool { return p.Role == "etcd" }},
+		{grace, false, func(p Proc) bool { return p.Role == "fleetd" && !etcdHost[p.Name] }},
+		{grace, false, func(p Proc) bool { return p.Role == "fleetd" && etcdHost[p.Name] }},
+		{managerGrace, false, func(p Proc) bool { return p.Role == "manager" }},
+		{etcdGrace, true, func(p Proc) bool { return p.Role == "etcd" }},
 	}
 	for _, st := range stages {
 		var picked []Proc
@@ -68,6 +72,12 @@ func down(dir string, out io.Writer) error {
 			if st.pick(p) {
 				picked = append(picked, p)
 			}
+		}
+		if st.sequential {
+			for _, p := range picked {
+				errs = append(errs, stop(p, st.grace, out))
+			}
+			continue
 		}
 		errs = append(errs, stopAll(picked, st.grace, out))
 	}
