@@ -169,7 +169,7 @@ func freePort() (string, error) {
 // systemdReason says why real systemd user managers cannot run here, or nil.
 func systemdReason(binary string, roots []string) error {
 	if os.Geteuid() != 0 {
-		return errors.New("not root (mount namespaces and cgroups need root)")
+		return errors.New("not root: mount namespaces and cgroups need root")
 	}
 	if fi, err := os.Stat(binary); err != nil || fi.Mode()&0o111 == 0 {
 		return fmt.Errorf("no systemd binary at %s", binary)
