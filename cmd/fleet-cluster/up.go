@@ -317,7 +317,7 @@ func (c *cluster) runExamples(ctx context.Context) error {
 		}
 	}
 	var pending []string
-	waitErr := waitFor(ctx, c.opts.Wait, "example units running", nil, func() error {
+	waitErr := waitFor(ctx, c.opts.Wait, "example units running", c.state.Procs, func() error {
 		pending, err = notRunning(ctx, cl, units, c.opts.Machines)
 		if err == nil && len(pending) > 0 {
 			err = fmt.Errorf("%d units not running yet", len(pending))
