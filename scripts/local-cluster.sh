@@ -34,7 +34,7 @@ up() {
 		fleetctl=(-fleetctl "$bin/fleetctl")
 	fi
 	exec "$bin/fleet-cluster" up -dir "$DIR" -machines "$MACHINES" -etcd "$ETCD" \
-		-unit-manager "$UNIT_MANAGER" -fleetd "$bin/fleetd" "${fleetctl[@]}" -examples examples/units
+		-unit-manager "$UNIT_MANAGER" -fleetd "$bin/fleetd" ${fleetctl[@]+"${fleetctl[@]}"} -examples examples/units
 }
 
 down() {
