@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fleet-rebuild/fleet/api"
+)
+
+// The binaries the tests run: fleetd, and this tool for the etcd members.
+var fleetdBin, selfBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "fleet-cluster-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	fleetdBin, selfBin = filepath.Join(dir, "fleetd"), filepath.Join(dir, "fleet-cluster")
+	for bin, pkg := range map[string]string{fleetdBin: "../fleetd", selfBin: "."} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// clusterDir is a short fresh directory: the managers' socket paths must fit.
+func clusterDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "fc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "c")
+}
+
+// TestUpDown brings up two machines on real systemd where it can run (always
+// under CI=true, where a missing systemd fails instead of falling back),
+// checks that both are listed and every example unit runs where fleet says,
+// crashes one fleetd, and checks that down stops every recorded process and
+// removes the cgroups and files.
+func TestUpDown(t *testing.T) {
+	mgr := managerAuto
+	if os.Getenv("CI") == "true" {
+		mgr = managerSystemd
+	}
+	s := upCluster(t, upOptions{Machines: 2, UnitManager: mgr})
+	if s.UnitManager == managerFake {
+		t.Logf("real systemd cannot run here (%s): checked with the fake unit manager", s.Why)
+	} else {
+		t.Logf("on real systemd: %d machines, cgroups %v", len(s.Machines), s.Cgroups)
+	}
+	checkCluster(t, s)
+	if s.UnitManager == managerSystemd {
+		checkMachines(t, s)
+	}
+	crash(t, s, "fleetd", "m2")
+	downAndCheck(t, s)
+}
+
+// TestUpDownSeparateEtcd runs the machines on a separate three-member etcd,
+// with the fake unit manager, and crashes one member before down.
+func TestUpDownSeparateEtcd(t *testing.T) {
+	s := upCluster(t, upOptions{Machines: 2, Etcd: 3, UnitManager: managerFake})
+	if len(s.EtcdURLs) != 3 || len(s.Cgroups) != 0 {
+		t.Fatalf("etcd URLs %v, cgroups %v: want 3 members and no cgroup", s.EtcdURLs, s.Cgroups)
+	}
+	for _, m := range s.Machines {
+		conf, err := os.ReadFile(filepath.Join(m.Dir, "fleet.conf"))
+		if err != nil || !strings.Contains(string(conf), "etcd_servers="+strings.Join(s.EtcdURLs, ",")+"\n") {
+			t.Errorf("%s's fleet.conf does not list every etcd member (%v):\n%s", m.Name, err, conf)
+		}
+	}
+	checkCluster(t, s)
+	crash(t, s, "etcd", "e2")
+	downAndCheck(t, s)
+}
+
+// upCluster starts a cluster with opts completed by the test's defaults and
+// returns its recorded state; down runs at the end of the test in any case.
+func upCluster(t *testing.T, opts upOptions) *State {
+	t.Helper()
+	opts.Dir = clusterDir(t)
+	opts.Fleetd, opts.Self = fleetdBin, selfBin
+	opts.Examples, opts.Instances = "../../examples/units", 3
+	opts.Systemd, opts.Wait = "/lib/systemd/systemd", 30*time.Second
+	var out bytes.Buffer
+	opts.Out = &out
+	t.Cleanup(func() {
+		if err := down(opts.Dir, io.Discard); err != nil {
+			t.Errorf("down at cleanup: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := up(ctx, opts); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	t.Logf("up took %v", time.Since(start).Round(time.Millisecond))
+	s, err := loadState(opts.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "export FLEETCTL_ENDPOINT=unix://" + s.Machines[0].Socket + "\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("up printed no %q:\n%s", want, out.String())
+	}
+	return s
+}
+
+// checkCluster checks through the API that every machine is listed and every
+// example unit is launched and reported active: a global unit on every
+// machine, any other on the machine it is placed on.
+func checkCluster(t *testing.T, s *State) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := newClient("unix://" + s.Machines[0].Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ms, err := c.Machines(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range ms {
+		listed[m.ID] = true
+	}
+	for _, m := range s.Machines {
+		if !listed[m.ID] {
+			t.Errorf("machine %s (%s) not listed: %+v", m.Name, m.ID, ms)
+		}
+	}
+	units, err := readExamples("../../examples/units", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := c.UnitStates(ctx, api.StateFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := map[string]bool{}
+	for _, st := range states {
+		active[st.Name+"@"+st.MachineID] = st.SystemdActiveState == "active"
+	}
+	for _, u := range units {
+		if u.global() {
+			for _, m := range s.Machines {
+				if !active[u.Name+"@"+m.ID] {
+					t.Errorf("global %s not active on %s", u.Name, m.Name)
+				}
+			}
+			continue
+		}
+		got, err := c.Unit(ctx, u.Name)
+		if err != nil || got.CurrentState != "launched" || !active[u.Name+"@"+got.MachineID] {
+			t.Errorf("%s: %+v (%v), active on its machine %t; want launched and active", u.Name, got, err, active[u.Name+"@"+got.MachineID])
+		}
+	}
+}
+
+// checkMachines checks what really runs: each manager sees its own machine
+// ID and /run, and every unit fleet reports active on a machine has a process
+// in that machine's cgroup.
+func checkMachines(t *testing.T, s *State) {
+	t.Helper()
+	c, err := newClient("unix://" + s.Machines[0].Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	states, err := c.UnitStates(context.Background(), api.StateFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s.Machines {
+		p := find(t, s, "manager", m.Name)
+		id, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/etc/machine-id", p.PID))
+		if err != nil || strings.TrimSpace(string(id)) != m.ID {
+			t.Errorf("%s's manager sees machine ID %q (%v), want %s", m.Name, id, err, m.ID)
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/run/systemd/system", p.PID)); err != nil {
+			t.Errorf("%s has no /run of its own: %v", m.Name, err)
+		}
+		for _, st := range states {
+			if st.MachineID == m.ID && st.SystemdActiveState == "active" {
+				if pids := unitPIDs(t, s.Cgroups[0], m.Name, st.Name); len(pids) == 0 {
+					t.Errorf("%s reported active on %s, but no process of it runs in %s's cgroup", st.Name, m.Name, m.Name)
+				}
+			}
+		}
+	}
+}
+
+// unitPIDs lists the processes in unit's cgroup under machine's manager.
+func unitPIDs(t *testing.T, root, machine, unit string) []int {
+	t.Helper()
+	var dirs []string
+	err := filepath.WalkDir(filepath.Join(root, machine, "manager"), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.IsDir() && e.Name() == unit {
+			dirs = append(dirs, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := cgroupPIDs(dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pids
+}
+
+// crash kills one recorded process at once, as a crash would.
+func crash(t *testing.T, s *State, role, name string) {
+	t.Helper()
+	p := find(t, s, role, name)
+	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(p, 5*time.Second) {
+		t.Fatalf("%s %s survived SIGKILL", role, name)
+	}
+}
+
+// downAndCheck runs down twice and checks that nothing it recorded is left.
+func downAndCheck(t *testing.T, s *State) {
+	t.Helper()
+	start := time.Now()
+	if err := down(s.Dir, io.Discard); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	t.Logf("down took %v", time.Since(start).Round(time.Millisecond))
+	var out bytes.Buffer
+	if err := down(s.Dir, &out); err != nil || !strings.Contains(out.String(), "nothing to stop") {
+		t.Errorf("second down: %v, %q; want nothing to stop", err, out.String())
+	}
+	for _, p := range s.Procs {
+		if p.alive() {
+			t.Errorf("%s %s (pid %d) still runs after down", p.Role, p.Name, p.PID)
+		}
+	}
+	for _, d := range append([]string{s.Dir}, s.Cgroups...) {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s left after down (%v)", d, err)
+		}
+	}
+}
+
+func find(t *testing.T, s *State, role, name string) Proc {
+	t.Helper()
+	for _, p := range s.Procs {
+		if p.Role == role && p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("no %s %s recorded", role, name)
+	return Proc{}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// stateFile is the record of everything a cluster started, in its directory.
+const stateFile = "state.json"
+
+// Proc identifies one process the tool started: its PID and its start time
+// in clock ticks since boot (field 22 of /proc/PID/stat), which stays the same
+// across exec and tells a reused PID apart.
+type Proc struct {
+	Role  string `json:"role"` // "manager", "fleetd" or "etcd"
+	Name  string `json:"name"` // machine or member name
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+	Log   string `json:"log"`
+}
+
+// Machine is one machine of the cluster.
+type Machine struct {
+	Name      string `json:"name"`
+	ID        string `json:"id"`
+	Dir       string `json:"dir"`
+	Socket    string `json:"socket"`     // fleetd's API socket
+	Runtime   string `json:"runtime"`    // the manager's XDG_RUNTIME_DIR; empty with the fake manager
+	EtcdHost  bool   `json:"etcd_host"`  // its fleetd embeds the cluster's etcd
+	FleetdLog string `json:"fleetd_log"` // where fleetd logs
+}
+
+// State is what a cluster directory records, written before and after every
+// process start so that down finds everything even after a crash of up.
+type State struct {
+	Dir         string    `json:"dir"`
+	UnitManager string    `json:"unit_manager"` // "systemd" or "fake"
+	Why         string    `json:"why,omitempty"`
+	Cgroups     []string  `json:"cgroups,omitempty"` // the cluster's cgroup roots, one per hierarchy
+	EtcdURLs    []string  `json:"etcd_urls"`
+	Machines    []Machine `json:"machines"`
+	Procs       []Proc    `json:"procs"`
+
+	mu sync.Mutex
+}
+
+// save writes the state atomically.
+func (s *State) save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	tmp := filepath.Join(s.Dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.Dir, stateFile)); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// record adds a started process and saves the state at once.
+func (s *State) record(p Proc) error {
+	s.mu.Lock()
+	s.Procs = append(s.Procs, p)
+	s.mu.Unlock()
+	return s.save()
+}
+
+// loadState reads dir's state; an error matching fs.ErrNotExist if there is
+// none.
+func loadState(dir string) (*State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	s.Dir = dir
+	return &s, nil
+}
+
+// procStat returns a process's state letter and start time from
+// /proc/PID/stat.
+func procStat(pid int) (state byte, start uint64, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name is in parentheses and may hold spaces: split after it.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	// fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return fields[0][0], start, nil
+}
+
+// startTime returns pid's start time.
+func startTime(pid int) (uint64, error) {
+	_, start, err := procStat(pid)
+	return start, err
+}
+
+// alive reports whether p is still the process recorded: it exists, is not a
+// zombie and started at the recorded time. A PID reused by another process is
+// not alive.
+func (p Proc) alive() bool {
+	state, start, err := procStat(p.PID)
+	if err != nil {
+		return false
+	}
+	return start == p.Start && state != 'Z' && state != 'X'
+}
+
+// tail returns the last lines of a log file, for error messages.
+func tail(file string) string {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "(no log at " + file + ")"
+	}
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	if len(data) > 2048 {
+		data = data[len(data)-2048:]
+	}
+	return file + ":\n" + string(data)
+}
