@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -171,7 +172,7 @@ func (p *planner) dependents(peer string, m *machineModel) []*SchedUnit {
 // exclude, or nil and the reason.
 func (p *planner) choose(u *SchedUnit, exclude *machineModel) (*machineModel, string) {
 	r := u.Req
-	if len(r.MachineOf) == 0 && r.MachineID == "" && len(r.Metadata) == 0 {
+	if len(r.MachineOf) == 0 && !r.HasMachineID && len(r.Metadata) == 0 {
 		return p.chooseFromHeap(u, exclude)
 	}
 	var best *machineModel
@@ -236,7 +237,10 @@ func (p *planner) candidates(u *SchedUnit) ([]*machineModel, string) {
 		}
 		return p.order, "no live machine"
 	}
-	if r.MachineID != "" {
+	if r.HasMachineID {
+		if r.MachineID == "" {
+			return nil, emptyMachineID
+		}
 		if m := p.machines[r.MachineID]; m != nil {
 			return []*machineModel{m}, ""
 		}
@@ -261,16 +265,28 @@ func (p *planner) candidates(u *SchedUnit) ([]*machineModel, string) {
 	return out, "no live machine matches its metadata"
 }
 
-// metadataKey is a canonical string for a metadata requirement.
+// metadataKey is a string that identifies a metadata requirement: keys in
+// order, each with its values, every string prefixed by its length so that no
+// two requirements share a key whatever their strings hold.
 func metadataKey(md map[string][]string) string {
 	keys := make([]string, 0, len(md))
 	for k := range md {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k + "=" + strings.Join(md[k], ",") + ";")
+	var b []byte
+	put := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
-	return b.String()
+	for _, k := range keys {
+		put(k)
+		b = strconv.AppendInt(b, int64(len(md[k])), 10)
+		b = append(b, '|')
+		for _, v := range md[k] {
+			put(v)
+		}
+	}
+	return string(b)
 }

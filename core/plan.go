@@ -87,6 +87,9 @@ func PlanSchedule(s Snapshot) Plan {
 	return p.plan
 }
 
+// emptyMachineID says why a unit whose MachineID is empty runs nowhere.
+const emptyMachineID = "its MachineID is empty and matches no machine"
+
 func (p *planner) unschedule(unit, from, reason string) {
 	p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: unit, From: from, Reason: reason})
 }
@@ -197,7 +200,10 @@ func (p *planner) checkPlaced() bool {
 // u is already on m and conflicts only count against earlier-named units.
 func (p *planner) ableToRun(u *SchedUnit, m *machineModel, staying bool) string {
 	r := u.Req
-	if r.MachineID != "" && !m.state.MatchID(r.MachineID) {
+	if r.HasMachineID && !m.state.MatchID(r.MachineID) {
+		if r.MachineID == "" {
+			return emptyMachineID
+		}
 		return fmt.Sprintf("requires machine %s", r.MachineID)
 	}
 	if !m.state.MatchMetadata(r.Metadata) {

@@ -57,7 +57,7 @@ func ruleReplaces(all map[string]*SchedUnit, a, b *SchedUnit) bool {
 
 // ruleMachine says why machine m itself cannot take u (MachineID, metadata).
 func ruleMachine(u *SchedUnit, m MachineState) string {
-	if id := u.Req.MachineID; id != "" && id != m.ID && !(len(id) == 8 && strings.HasPrefix(m.ID, id)) {
+	if id := u.Req.MachineID; u.Req.HasMachineID && (id == "" || id != m.ID && !(len(id) == 8 && strings.HasPrefix(m.ID, id))) {
 		return "MachineID " + id
 	}
 	for k, vs := range u.Req.Metadata {
@@ -186,6 +186,28 @@ func checkAccounted(t *rapid.T, s Snapshot, after []Placement, p Plan) {
 	for _, u := range s.Units {
 		if wantsToRun(&u) && !placed[u.Name] && !reported[u.Name] {
 			t.Fatalf("%s is neither placed nor reported unplaceable", u.Name)
+		}
+	}
+}
+
+// checkUnplaceable: no live machine could take a valid unit reported
+// unplaceable, next to the units the plan leaves there.
+func checkUnplaceable(t *rapid.T, s Snapshot, after []Placement, p Plan) {
+	units := unitIndex(s)
+	placed := map[string][]*SchedUnit{}
+	for _, pl := range after {
+		placed[pl.Machine] = append(placed[pl.Machine], units[pl.Unit])
+	}
+	for _, up := range p.Unplaceable {
+		u := units[up.Unit]
+		if !wanted(u) {
+			continue
+		}
+		for _, m := range s.Machines {
+			there := append(append([]*SchedUnit(nil), placed[m.ID]...), ruleGlobals(s, m, placed[m.ID])...)
+			if ruleFits(units, u, m, there) == "" {
+				t.Fatalf("%s reported unplaceable (%s), but %s can take it:\n%s", u.Name, up.Reason, m.ID, propLines(p))
+			}
 		}
 	}
 }

@@ -23,7 +23,8 @@ const planChecks = 1000
 
 // TestPropPlanRespectsRules: after applying the plan, every placement is wanted,
 // unique, on a live machine, and breaks no constraint; every wanted unit is
-// placed or reported unplaceable, never both; a placement on a machine that went
+// placed or reported unplaceable, never both, and no machine could take a unit
+// reported unplaceable; a placement on a machine that went
 // away is moved or removed in the same plan.
 func TestPropPlanRespectsRules(t *testing.T) {
 	setRapidDefaults(t, planChecks)
@@ -33,6 +34,7 @@ func TestPropPlanRespectsRules(t *testing.T) {
 		after := applyPlan(t, s, p)
 		checkSchedule(t, s, after)
 		checkAccounted(t, s, after, p)
+		checkUnplaceable(t, s, after, p)
 		checkFailover(t, s, p)
 	})
 }
@@ -64,6 +66,35 @@ func TestPropPlanFixpoint(t *testing.T) {
 		if a, b := unplaceableNames(p), unplaceableNames(p2); !reflect.DeepEqual(a, b) {
 			t.Fatalf("unplaceable units changed from %v to %v", a, b)
 		}
+	})
+}
+
+// TestPropPlanMetadata: units that differ only in their MachineMetadata sets
+// (one value with a comma, several values, the same values in another order)
+// each get the machines that match their own set: none is reported
+// unplaceable while a machine could take it, and each goes to the least-loaded
+// match.
+func TestPropPlanMetadata(t *testing.T) {
+	setRapidDefaults(t, planChecks)
+	roles := []string{"front", "back", "back,front", "front,back"}
+	rapid.Check(t, func(t *rapid.T) {
+		var s Snapshot
+		for i := range rapid.IntRange(1, 4).Draw(t, "machines") {
+			md := map[string]string{}
+			if v := rapid.SampledFrom(append([]string{""}, roles...)).Draw(t, "role"); v != "" {
+				md["role"] = v
+			}
+			s.Machines = append(s.Machines, MachineState{ID: fmt.Sprintf("m%d", i), Metadata: md})
+		}
+		for i := range rapid.IntRange(1, 6).Draw(t, "units") {
+			want := rapid.SliceOfNDistinct(rapid.SampledFrom(roles), 1, 3, rapid.ID[string]).Draw(t, "roles")
+			name := fmt.Sprintf("u%d.service", i)
+			s.Units = append(s.Units, SchedUnit{Unit: Unit{Name: name, Hash: "h", TargetState: Launched},
+				Req: Requirements{Metadata: map[string][]string{"role": want}}})
+		}
+		p := PlanSchedule(s)
+		checkUnplaceable(t, s, applyPlan(t, s, p), p)
+		checkLeastLoaded(t, s, p)
 	})
 }
 
@@ -110,7 +141,7 @@ func genSnapshot(t *rapid.T) Snapshot {
 	for i := range rapid.IntRange(0, 6).Draw(t, "machines") {
 		md := map[string]string{}
 		for _, k := range []string{"role", "disk"} {
-			if v := rapid.SampledFrom([]string{"", "front", "back", "ssd"}).Draw(t, k); v != "" {
+			if v := rapid.SampledFrom([]string{"", "front", "back", "ssd", "back,front"}).Draw(t, k); v != "" {
 				md[k] = v
 			}
 		}
@@ -173,7 +204,7 @@ func genUnit(t *rapid.T, name string, ms []MachineState) SchedUnit {
 		for _, m := range ms {
 			ids = append(ids, m.ID)
 		}
-		r.MachineID = rapid.SampledFrom(ids).Draw(t, "machine id")
+		r.MachineID, r.HasMachineID = rapid.SampledFrom(ids).Draw(t, "machine id"), true
 		if rapid.Bool().Draw(t, "short id") {
 			r.MachineID = r.MachineID[:ShortIDLength]
 		}
@@ -191,7 +222,9 @@ func genUnit(t *rapid.T, name string, ms []MachineState) SchedUnit {
 	}
 	if rapid.Bool().Draw(t, "metadata "+name) {
 		r.Metadata = map[string][]string{}
-		r.Metadata["role"] = rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"front", "back"}), 1, 2, rapid.ID[string]).Draw(t, "roles")
+		// "back,front" is one value, not two: it must not be taken for both.
+		r.Metadata["role"] = rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"front", "back", "back,front"}), 1, 2, rapid.ID[string]).Draw(t, "roles")
+		sort.Strings(r.Metadata["role"])
 		if rapid.Bool().Draw(t, "disk") {
 			r.Metadata["disk"] = []string{"ssd"}
 		}

@@ -248,7 +248,7 @@ func (c *Cluster) replaceGraph() *core.ReplaceGraph {
 // share machine m with units (which may include u), or "".
 func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit, replaces *core.ReplaceGraph) string {
 	r := u.Req
-	if r.MachineID != "" && !m.MatchID(r.MachineID) {
+	if r.HasMachineID && !m.MatchID(r.MachineID) {
 		return "MachineID " + r.MachineID + " does not match"
 	}
 	if !m.MatchMetadata(r.Metadata) {
