@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -105,5 +106,29 @@ func TestMetadataCacheKeyIsUnambiguous(t *testing.T) {
 		if metadataKey(pair[0]) == metadataKey(pair[1]) {
 			t.Errorf("%v and %v share the cache key %q", pair[0], pair[1], metadataKey(pair[0]))
 		}
+	}
+}
+
+// TestEmptyUnitRefused: a unit with no options is refused, as fleet's API
+// refuses one with an empty options field.
+func TestEmptyUnitRefused(t *testing.T) {
+	for _, data := range []string{"", "\n\n", "# only a comment\n", "[Service]\n"} {
+		_, err := PrepareUnit("e.service", []byte(data))
+		var ue *UnitFileError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "no options") {
+			t.Errorf("%q: err = %v, want a UnitFileError saying the unit has no options", data, err)
+		}
+	}
+}
+
+// TestNameLengthLimit: 255 bytes is the longest name a file system or systemd
+// takes.
+func TestNameLengthLimit(t *testing.T) {
+	ok := strings.Repeat("a", 255-len(".service")) + ".service"
+	if err := ValidateName(ok); err != nil {
+		t.Errorf("a 255-byte name was refused: %v", err)
+	}
+	if err := ValidateName("a" + ok); err == nil || !strings.Contains(err.Error(), "255") {
+		t.Errorf("a 256-byte name: err = %v, want a refusal naming the 255-byte limit", err)
 	}
 }
