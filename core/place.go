@@ -75,24 +75,27 @@ func (p *planner) waitsForPeer(u *SchedUnit, blocked map[string]string) bool {
 // place puts u on m, the machine chosen for it, and displaces the units it
 // replaces there.
 func (p *planner) place(u *SchedUnit, m *machineModel) {
-	p.assign(u, m, "")
+	p.assign(u, m)
 	for _, victim := range p.victimsOf(u, m) {
-		p.displace(victim, m, fmt.Sprintf("replaced by %s", u.Name))
+		p.displace(victim, m, replacedBy(u.Name))
 	}
+}
+
+// replacedBy is the eviction of a unit that replacer displaces.
+func replacedBy(replacer string) eviction {
+	return eviction{cause: CauseReplaced, related: replacer, reason: "replaced by " + replacer}
 }
 
 // assign records u on m and emits a Schedule, or a Reschedule if u was evicted
 // earlier in this pass.
-func (p *planner) assign(u *SchedUnit, m *machineModel, why string) {
+func (p *planner) assign(u *SchedUnit, m *machineModel) {
 	m.add(u)
 	p.heap.fix(m)
 	p.where[u.Name] = m
-	d := Decision{Kind: Schedule, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState}
+	d := Decision{Kind: Schedule, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState, Cause: CausePending}
 	if ev, ok := p.evicted[u.Name]; ok {
-		d.Kind, d.From, d.Reason = Reschedule, ev.from, ev.reason
+		d.Kind, d.From, d.Cause, d.Related, d.Reason = Reschedule, ev.from, ev.cause, ev.related, ev.reason
 		delete(p.evicted, u.Name)
-	} else if why != "" {
-		d.Reason = why
 	}
 	p.plan.Decisions = append(p.plan.Decisions, d)
 }
@@ -101,7 +104,8 @@ func (p *planner) assign(u *SchedUnit, m *machineModel, why string) {
 // placement is removed.
 func (p *planner) fail(u *SchedUnit, reason string) {
 	if ev, ok := p.evicted[u.Name]; ok {
-		p.unschedule(u.Name, ev.from, ev.reason+"; no eligible machine")
+		p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: u.Name, From: ev.from,
+			Cause: ev.cause, Related: ev.related, Reason: ev.reason + "; no eligible machine"})
 		delete(p.evicted, u.Name)
 	}
 	p.failed[u.Name] = true
@@ -129,14 +133,15 @@ func (p *planner) victimsOf(u *SchedUnit, m *machineModel) []*SchedUnit {
 // on m that need the victim there (MachineOf): they follow it or are
 // unscheduled. A unit that a chain of displacements reaches again (a cycle of
 // Replaces) is unscheduled instead, so every chain ends.
-func (p *planner) displace(victim *SchedUnit, m *machineModel, reason string) {
+func (p *planner) displace(victim *SchedUnit, m *machineModel, ev eviction) {
 	if p.where[victim.Name] != m {
 		return // already moved by an earlier displacement in this chain
 	}
 	m.remove(victim.Name)
 	p.heap.fix(m)
 	delete(p.where, victim.Name)
-	p.evicted[victim.Name] = eviction{from: m.state.ID, reason: reason}
+	ev.from = m.state.ID
+	p.evicted[victim.Name] = ev
 	if p.chain[victim.Name] {
 		p.fail(victim, "displaced again by a cycle of Replaces")
 		return
@@ -146,13 +151,13 @@ func (p *planner) displace(victim *SchedUnit, m *machineModel, reason string) {
 	if to, why := p.choose(victim, m); to == nil {
 		p.fail(victim, why)
 	} else {
-		p.assign(victim, to, "")
+		p.assign(victim, to)
 		for _, v := range p.victimsOf(victim, to) {
-			p.displace(v, to, fmt.Sprintf("replaced by %s", victim.Name))
+			p.displace(v, to, replacedBy(victim.Name))
 		}
 	}
 	for _, dep := range p.dependents(victim.Name, m) {
-		p.displace(dep, m, fmt.Sprintf("%s (peer %s)", reason, victim.Name))
+		p.displace(dep, m, eviction{cause: CauseFollowsPeer, related: victim.Name, reason: fmt.Sprintf("%s (peer %s)", ev.reason, victim.Name)})
 	}
 }
 

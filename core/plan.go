@@ -16,7 +16,10 @@ type Plan struct {
 // eviction records why a unit lost its placement in this pass, so that placing it
 // again becomes a Reschedule and failing to becomes an Unschedule.
 type eviction struct {
-	from, reason string
+	from    string
+	cause   Cause
+	related string
+	reason  string
 }
 
 // planner holds the state of one pass. Every loop runs in sorted order, so the
@@ -90,8 +93,8 @@ func PlanSchedule(s Snapshot) Plan {
 // emptyMachineID says why a unit whose MachineID is empty runs nowhere.
 const emptyMachineID = "its MachineID is empty and matches no machine"
 
-func (p *planner) unschedule(unit, from, reason string) {
-	p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: unit, From: from, Reason: reason})
+func (p *planner) unschedule(unit, from string, cause Cause, reason string) {
+	p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: unit, From: from, Cause: cause, Reason: reason})
 }
 
 // admitPlacements keeps the placements that are still wanted on live machines and
@@ -108,34 +111,34 @@ func (p *planner) admitPlacements(in []Placement) []Decision {
 		m := p.machines[pl.Machine]
 		switch {
 		case u == nil:
-			p.unschedule(pl.Unit, pl.Machine, "unit destroyed")
+			p.unschedule(pl.Unit, pl.Machine, CauseDestroyed, "unit destroyed")
 		case u.Global:
-			p.unschedule(pl.Unit, pl.Machine, "unit is global")
+			p.unschedule(pl.Unit, pl.Machine, CauseGlobal, "unit is global")
 		case p.where[u.Name] != nil:
-			p.unschedule(pl.Unit, pl.Machine, "duplicate placement")
+			p.unschedule(pl.Unit, pl.Machine, CauseDuplicate, "duplicate placement")
 		case u.TargetState == Inactive:
-			p.unschedule(pl.Unit, pl.Machine, "target state inactive")
+			p.unschedule(pl.Unit, pl.Machine, CauseTargetState, "target state inactive")
 		case u.Invalid != "":
-			p.unschedule(pl.Unit, pl.Machine, u.Invalid)
+			p.unschedule(pl.Unit, pl.Machine, CauseInvalid, u.Invalid)
 		case m == nil || pl.Hash != u.Hash:
 			if _, dup := p.evicted[u.Name]; dup {
-				p.unschedule(pl.Unit, pl.Machine, "duplicate placement")
+				p.unschedule(pl.Unit, pl.Machine, CauseDuplicate, "duplicate placement")
 				continue
 			}
-			reason := "contents changed"
+			ev := eviction{from: pl.Machine, cause: CauseContentsChanged, reason: "contents changed"}
 			if m == nil {
-				reason = fmt.Sprintf("machine %s went away", pl.Machine)
+				ev.cause, ev.reason = CauseMachineGone, fmt.Sprintf("machine %s went away", pl.Machine)
 			}
-			p.evicted[u.Name] = eviction{from: pl.Machine, reason: reason}
+			p.evicted[u.Name] = ev
 		default:
 			if ev, dup := p.evicted[u.Name]; dup {
-				p.unschedule(u.Name, ev.from, "duplicate placement")
+				p.unschedule(u.Name, ev.from, CauseDuplicate, "duplicate placement")
 				delete(p.evicted, u.Name)
 			}
 			m.add(u)
 			p.where[u.Name] = m
 			if pl.TargetState != u.TargetState {
-				retarget = append(retarget, Decision{Kind: Retarget, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState})
+				retarget = append(retarget, Decision{Kind: Retarget, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState, Cause: CauseTargetState})
 			}
 		}
 	}
@@ -188,7 +191,7 @@ func (p *planner) checkPlaced() bool {
 			if reason := p.ableToRun(u, m, true); reason != "" {
 				m.remove(n)
 				delete(p.where, n)
-				p.evicted[n] = eviction{from: m.state.ID, reason: reason}
+				p.evicted[n] = eviction{from: m.state.ID, cause: CauseConstraint, reason: reason}
 				changed, evicted = true, true
 			}
 		}

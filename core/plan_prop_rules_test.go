@@ -248,7 +248,7 @@ func checkFailover(t *rapid.T, s Snapshot, p Plan) {
 func checkLeastLoaded(t *rapid.T, s Snapshot, p Plan) {
 	units := unitIndex(s)
 	live := liveIDs(s)
-	inSeq := func(d Decision) bool { return strings.HasPrefix(d.Reason, "replaced by") }
+	inSeq := Decision.Displaced
 	moved := map[[2]string]bool{}
 	for _, d := range p.Decisions {
 		if (d.Kind == Unschedule || d.Kind == Reschedule) && !inSeq(d) {

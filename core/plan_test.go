@@ -225,3 +225,34 @@ func TestReplaceCyclesAreIgnored(t *testing.T) {
 	expectPlan(t, w.apply(), "schedule a.service to m1", "schedule b.service to m1", "schedule c.service to m1")
 	expectPlan(t, w.apply())
 }
+
+// TestDecisionCauses: each decision carries its cause as a value, with the
+// unit behind it, so that callers need not parse the reason.
+func TestDecisionCauses(t *testing.T) {
+	w := newWorld(t, "m1:role=a", "m2").
+		unit("db.service").unit("app.service", "MachineOf=db.service").
+		unit("new.service", "Replaces=db.service", "MachineMetadata=role=a").
+		unit("x.service").unit("gone.service").
+		placed("db.service", "m1").placed("app.service", "m1").placed("x.service", "m0").placed("gone.service", "m2")
+	w.snap.Units = w.snap.Units[:len(w.snap.Units)-1]
+	type cause struct {
+		unit    string
+		kind    DecisionKind
+		cause   Cause
+		related string
+	}
+	var got []cause
+	for _, d := range PlanSchedule(w.snap).Decisions {
+		got = append(got, cause{d.Unit, d.Kind, d.Cause, d.Related})
+	}
+	want := []cause{
+		{"gone.service", Unschedule, CauseDestroyed, ""},
+		{"new.service", Schedule, CausePending, ""},
+		{"db.service", Reschedule, CauseReplaced, "new.service"},
+		{"app.service", Reschedule, CauseFollowsPeer, "db.service"},
+		{"x.service", Reschedule, CauseMachineGone, ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("causes = %+v\nwant %+v", got, want)
+	}
+}
