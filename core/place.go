@@ -25,8 +25,9 @@ func (p *planner) placePending() {
 		pending = append(pending, u)
 	}
 	// A unit that fits nowhere is tried again after a round that placed something,
-	// since displacements in that round may have made room; it fails only when a
-	// whole round places nothing.
+	// since displacements in that round may have made room; so is a unit that a
+	// Replaces displaced and that fit nowhere else, since a later displacement may
+	// free its machine again. A unit fails only when a whole round places nothing.
 	blocked := map[string]string{}
 	for progress := true; progress && len(pending) > 0; {
 		progress = false
@@ -46,6 +47,11 @@ func (p *planner) placePending() {
 			p.place(u, m)
 			progress = true
 		}
+		for _, a := range p.aside {
+			blocked[a.unit.Name] = a.reason
+			next = append(next, a.unit)
+		}
+		p.aside = p.aside[:0]
 		pending = next
 	}
 	for _, u := range pending {
@@ -149,7 +155,7 @@ func (p *planner) displace(victim *SchedUnit, m *machineModel, ev eviction) {
 	p.chain[victim.Name] = true
 	defer delete(p.chain, victim.Name)
 	if to, why := p.choose(victim, m); to == nil {
-		p.fail(victim, why)
+		p.setAside(victim, why)
 	} else {
 		p.assign(victim, to)
 		for _, v := range p.victimsOf(victim, to) {
@@ -159,6 +165,22 @@ func (p *planner) displace(victim *SchedUnit, m *machineModel, ev eviction) {
 	for _, dep := range p.dependents(victim.Name, m) {
 		p.displace(dep, m, eviction{cause: CauseFollowsPeer, related: victim.Name, reason: fmt.Sprintf("%s (peer %s)", ev.reason, victim.Name)})
 	}
+}
+
+// setAside unschedules a displaced unit that no other machine can take, and
+// keeps it to be tried again in the next round of placePending. A unit set
+// aside as many times as there are units fails instead, so that every pass
+// ends.
+func (p *planner) setAside(u *SchedUnit, reason string) {
+	if p.asides[u.Name]++; p.asides[u.Name] > len(p.names) {
+		p.fail(u, reason)
+		return
+	}
+	ev := p.evicted[u.Name]
+	delete(p.evicted, u.Name)
+	p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: u.Name, From: ev.from,
+		Cause: ev.cause, Related: ev.related, Reason: ev.reason + "; no eligible machine"})
+	p.aside = append(p.aside, aside{unit: u, reason: reason})
 }
 
 // dependents lists, by name, the units placed on m that need peer there.

@@ -37,7 +37,17 @@ type planner struct {
 	replaces *ReplaceGraph
 	// chain holds the units of the chain of displacements under way.
 	chain map[string]bool
-	plan  Plan
+	// aside holds the displaced units that fit nowhere else, to be tried again;
+	// asides counts how often each was set aside in this pass.
+	aside  []aside
+	asides map[string]int
+	plan   Plan
+}
+
+// aside is a displaced unit waiting to be tried again, and why it fit nowhere.
+type aside struct {
+	unit   *SchedUnit
+	reason string
 }
 
 // PlanSchedule computes the engine's decisions for a snapshot: remove placements
@@ -54,6 +64,7 @@ func PlanSchedule(s Snapshot) Plan {
 		byMeta:   map[string][]*machineModel{},
 		failed:   map[string]bool{},
 		chain:    map[string]bool{},
+		asides:   map[string]int{},
 	}
 	all := make([]*SchedUnit, len(s.Units))
 	for i := range s.Units {

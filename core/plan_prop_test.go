@@ -133,12 +133,30 @@ var (
 	propPrefixs = []string{"3fa85f64", "3fa85f64", "9c0e1d2b", "e7a1c4d0"}
 )
 
+// propProfiles shape a snapshot: "mixed" draws every kind of rule on up to six
+// machines; "chains" draws Replaces naming other units, most of them not
+// placed yet, on one machine, so that displacements chain; "globals" draws global units that conflict with
+// each other and units that need them (MachineOf) on up to three machines.
+var propProfiles = map[string]struct {
+	minMachines, maxMachines int
+	minUnits, maxUnits       int
+	kinds                    []string
+	placements               []int // how many placements a unit gets
+}{
+	"mixed":   {0, 6, 0, 12, []string{"plain", "machineid", "global", "global", "machineof", "conflicts", "replaces", "replaces"}, []int{1, 1, 0, 2}},
+	"chains":  {1, 1, 3, 6, []string{"plain", "replaces", "replaces", "replaces", "machineof"}, []int{0, 0, 1}},
+	"globals": {1, 2, 3, 8, []string{"plain", "machineid", "global", "global", "global", "machineof", "machineof", "conflicts"}, []int{1, 1, 1, 0}},
+}
+
 // genSnapshot draws a snapshot: up to six live machines, up to twelve units,
-// and placements of most of them, some stale, duplicated or on gone machines
-// (never two of one unit on one machine: the registry keys them so).
+// and placements of most of them, some stale, duplicated, on gone machines or
+// on machines that break their rules (never two of one unit on one machine:
+// the registry keys them so).
 func genSnapshot(t *rapid.T) Snapshot {
 	var s Snapshot
-	for i := range rapid.IntRange(0, 6).Draw(t, "machines") {
+	profileName := rapid.SampledFrom([]string{"mixed", "chains", "globals"}).Draw(t, "profile")
+	profile := propProfiles[profileName]
+	for i := range rapid.IntRange(profile.minMachines, profile.maxMachines).Draw(t, "machines") {
 		md := map[string]string{}
 		for _, k := range []string{"role", "disk"} {
 			if v := rapid.SampledFrom([]string{"", "front", "back", "ssd", "back,front"}).Draw(t, k); v != "" {
@@ -148,10 +166,18 @@ func genSnapshot(t *rapid.T) Snapshot {
 		id := fmt.Sprintf("%s%024x", rapid.SampledFrom(propPrefixs).Draw(t, "id prefix"), uint64(i+1)*0x9e3779b97f4a7c15)
 		s.Machines = append(s.Machines, MachineState{ID: id, Metadata: md})
 	}
-	names := rapid.SliceOfNDistinct(rapid.SampledFrom(propNames), 0, 12, rapid.ID[string]).Draw(t, "units")
+	names := rapid.SliceOfNDistinct(rapid.SampledFrom(propNames), profile.minUnits, profile.maxUnits, rapid.ID[string]).Draw(t, "units")
 	sort.Strings(names)
+	kinds := map[string]string{}
+	var globals []string
 	for _, n := range names {
-		s.Units = append(s.Units, genUnit(t, n, s.Machines))
+		kinds[n] = rapid.SampledFrom(profile.kinds).Draw(t, "kind "+n)
+		if kinds[n] == "global" {
+			globals = append(globals, n)
+		}
+	}
+	for _, n := range names {
+		s.Units = append(s.Units, genUnit(t, n, kinds[n], s.Machines, names, globals, profileName))
 	}
 	seen := map[[2]string]bool{}
 	add := func(pl Placement) {
@@ -160,8 +186,13 @@ func genSnapshot(t *rapid.T) Snapshot {
 			s.Placements = append(s.Placements, pl)
 		}
 	}
+	if profileName == "globals" && len(names) >= 4 && len(s.Machines) > 0 && rapid.Bool().Draw(t, "global chain") {
+		for _, pl := range plantGlobalChain(t, &s, names) {
+			add(pl)
+		}
+	}
 	for _, u := range s.Units {
-		for range rapid.SampledFrom([]int{1, 1, 0, 2}).Draw(t, "placements of "+u.Name) {
+		for range rapid.SampledFrom(profile.placements).Draw(t, "placements of "+u.Name) {
 			add(genPlacement(t, u.Unit, s.Machines))
 		}
 	}
@@ -172,6 +203,40 @@ func genSnapshot(t *rapid.T) Snapshot {
 	}
 	sortPlacementsForTest(s.Placements)
 	return s
+}
+
+// plantGlobalChain rewrites four of the units into a chain that only a planner
+// that evicts and recomputes global units until nothing changes gets right,
+// and returns their placements: e is placed on a machine against its
+// MachineID; global g1 conflicts with e and with global g2, which runs there
+// while e does; f is placed there with MachineOf=g2. Evicting e lets g1 in,
+// which pushes g2 out, so f must leave too.
+func plantGlobalChain(t *rapid.T, s *Snapshot, names []string) []Placement {
+	pick := rapid.Permutation(names).Draw(t, "chain units")
+	g1, g2 := min(pick[0], pick[1]), max(pick[0], pick[1])
+	e, f := pick[2], pick[3]
+	m := rapid.SampledFrom(s.Machines).Draw(t, "chain machine").ID
+	var out []Placement
+	for i := range s.Units {
+		u := &s.Units[i]
+		switch u.Name {
+		case g1:
+			u.Req = Requirements{Global: true, Conflicts: []string{e, g2}}
+		case g2:
+			u.Req = Requirements{Global: true}
+		case e:
+			u.Req = Requirements{MachineID: propGone[0], HasMachineID: true}
+		case f:
+			u.Req = Requirements{MachineOf: []string{g2}}
+		default:
+			continue
+		}
+		u.Global, u.TargetState, u.Invalid = u.Req.Global, Launched, ""
+		if !u.Global {
+			out = append(out, Placement{Unit: u.Name, Machine: m, Hash: u.Hash, TargetState: Launched})
+		}
+	}
+	return out
 }
 
 func slicesContainsName(us []SchedUnit, n string) bool {
@@ -192,13 +257,23 @@ func sortPlacementsForTest(ps []Placement) {
 	})
 }
 
-// genUnit draws a unit with a valid combination of rules, specifiers expanded.
-func genUnit(t *rapid.T, name string, ms []MachineState) SchedUnit {
+// genUnit draws a unit of the given kind with a valid combination of rules,
+// specifiers expanded. names are the snapshot's units and globals its global
+// ones: Replaces often name other units, so that they form chains; MachineOf
+// often names a global unit; a global's Conflicts often name other units,
+// globals among them. The "chains" and "globals" profiles make these always
+// so, and draw no metadata.
+func genUnit(t *rapid.T, name, kind string, ms []MachineState, names, globals []string, profile string) SchedUnit {
 	var r Requirements
-	globs := func(label string) []string {
-		return rapid.SliceOfN(rapid.SampledFrom(propGlobs), 1, 2).Draw(t, label)
+	chains, focused := profile == "chains", profile == "chains" || profile == "globals"
+	globs := func(label string, more []string) []string {
+		pool := propGlobs
+		if len(more) > 0 && rapid.Bool().Draw(t, label+" among units") {
+			pool = more
+		}
+		return rapid.SliceOfN(rapid.SampledFrom(pool), 1, 2).Draw(t, label)
 	}
-	switch rapid.SampledFrom([]string{"plain", "machineid", "global", "machineof", "conflicts", "replaces"}).Draw(t, "kind "+name) {
+	switch kind {
 	case "machineid":
 		ids := append([]string(nil), propGone...)
 		for _, m := range ms {
@@ -210,17 +285,27 @@ func genUnit(t *rapid.T, name string, ms []MachineState) SchedUnit {
 		}
 	case "global":
 		r.Global = true
-		if rapid.Bool().Draw(t, "global conflicts") {
-			r.Conflicts = globs("conflicts")
+		if profile == "globals" {
+			r.Conflicts = rapid.SliceOfN(rapid.SampledFrom(names), 1, 2).Draw(t, "conflicts")
+		} else if rapid.Bool().Draw(t, "global conflicts") {
+			r.Conflicts = globs("conflicts", names)
 		}
 	case "machineof":
-		r.MachineOf = rapid.SliceOfNDistinct(rapid.SampledFrom(propNames), 1, 2, rapid.ID[string]).Draw(t, "peers")
+		pool := propNames
+		if len(globals) > 0 && (profile == "globals" || rapid.Bool().Draw(t, "global peer")) {
+			pool = globals
+		}
+		r.MachineOf = rapid.SliceOfNDistinct(rapid.SampledFrom(pool), 1, 2, rapid.ID[string]).Draw(t, "peers")
 	case "conflicts":
-		r.Conflicts = globs("conflicts")
+		r.Conflicts = globs("conflicts", nil)
 	case "replaces":
-		r.Replaces = globs("replaces")
+		if chains {
+			r.Replaces = rapid.SliceOfN(rapid.SampledFrom(append([]string{"web@*.service"}, names...)), 1, 2).Draw(t, "replaces")
+		} else {
+			r.Replaces = globs("replaces", names)
+		}
 	}
-	if rapid.Bool().Draw(t, "metadata "+name) {
+	if !focused && rapid.Bool().Draw(t, "metadata "+name) {
 		r.Metadata = map[string][]string{}
 		// "back,front" is one value, not two: it must not be taken for both.
 		r.Metadata["role"] = rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"front", "back", "back,front"}), 1, 2, rapid.ID[string]).Draw(t, "roles")

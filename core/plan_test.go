@@ -153,7 +153,7 @@ func TestReplacedUnitWithNowhereToGoIsUnscheduled(t *testing.T) {
 	expectPlan(t, w.apply(),
 		"schedule new.service to m1",
 		"unschedule old.service from m1 (replaced by new.service; no eligible machine)",
-		"unplaceable old.service (no other eligible machine)")
+		"unplaceable old.service (new.service replaces it)")
 }
 
 func TestUnscheduleAndRetarget(t *testing.T) {
@@ -255,4 +255,22 @@ func TestDecisionCauses(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("causes = %+v\nwant %+v", got, want)
 	}
+}
+
+// TestChainedReplacesReachAFixpoint: web@2 displaces web@1, which had
+// displaced a; a fits again once web@1 is gone, in the same pass.
+func TestChainedReplacesReachAFixpoint(t *testing.T) {
+	w := newWorld(t, "m1").
+		unit("a.service").
+		unit("web@1.service", "Replaces=a.service").
+		unit("web@2.service", "Replaces=web@*.service")
+	expectPlan(t, w.apply(),
+		"schedule a.service to m1",
+		"schedule web@1.service to m1",
+		"unschedule a.service from m1 (replaced by web@1.service; no eligible machine)",
+		"schedule web@2.service to m1",
+		"unschedule web@1.service from m1 (replaced by web@2.service; no eligible machine)",
+		"schedule a.service to m1",
+		"unplaceable web@1.service (web@2.service replaces it)")
+	expectPlan(t, w.apply(), "unplaceable web@1.service (web@2.service replaces it)")
 }
