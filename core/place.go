@@ -134,16 +134,18 @@ func (p *planner) victimsOf(u *SchedUnit, m *machineModel) []*SchedUnit {
 }
 
 // displace moves victim off m to its best other eligible machine, honouring the
-// victim's own constraints, or unschedules it if there is none. The units the
+// victim's own constraints, or sets it aside if there is none. The units the
 // victim replaces on its new machine are displaced in turn, and so are the units
-// on m that need the victim there (MachineOf): they follow it or are
-// unscheduled. A unit that a chain of displacements reaches again (a cycle of
-// Replaces) is unscheduled instead, so every chain ends.
+// on m that need the victim there (MachineOf), or a global unit that no longer
+// runs on m once the victim left (one it kept out may push out another): they
+// follow it or are set aside. A unit that a chain of displacements reaches
+// again (a cycle of Replaces) is unscheduled instead, so every chain ends.
 func (p *planner) displace(victim *SchedUnit, m *machineModel, ev eviction) {
 	if p.where[victim.Name] != m {
 		return // already moved by an earlier displacement in this chain
 	}
 	m.remove(victim.Name)
+	gone := p.refreshGlobals(m)
 	p.heap.fix(m)
 	delete(p.where, victim.Name)
 	ev.from = m.state.ID
@@ -162,9 +164,37 @@ func (p *planner) displace(victim *SchedUnit, m *machineModel, ev eviction) {
 			p.displace(v, to, replacedBy(victim.Name))
 		}
 	}
-	for _, dep := range p.dependents(victim.Name, m) {
-		p.displace(dep, m, eviction{cause: CauseFollowsPeer, related: victim.Name, reason: fmt.Sprintf("%s (peer %s)", ev.reason, victim.Name)})
+	for _, peer := range append([]string{victim.Name}, gone...) {
+		for _, dep := range p.dependents(peer, m) {
+			p.displace(dep, m, eviction{cause: CauseFollowsPeer, related: peer, reason: fmt.Sprintf("%s (peer %s)", ev.reason, peer)})
+		}
 	}
+}
+
+// refreshGlobals recomputes which global units run on m after a unit left it,
+// and returns, by name, those that no longer do.
+func (p *planner) refreshGlobals(m *machineModel) []string {
+	if len(p.globals) == 0 {
+		return nil
+	}
+	now := EligibleGlobals(m.state, m.sortedPlaced(), p.globals)
+	keep := make(map[string]bool, len(now))
+	for _, g := range now {
+		keep[g.Name] = true
+		if _, ok := m.globals[g.Name]; !ok {
+			m.addGlobal(g)
+		}
+	}
+	var gone []string
+	for name := range m.globals {
+		if !keep[name] {
+			delete(m.globals, name)
+			m.unindex(name)
+			gone = append(gone, name)
+		}
+	}
+	sort.Strings(gone)
+	return gone
 }
 
 // setAside unschedules a displaced unit that no other machine can take, and

@@ -26,7 +26,8 @@ type eviction struct {
 // same snapshot always gives the same plan.
 type planner struct {
 	units    map[string]*SchedUnit
-	names    []string // sorted unit names
+	names    []string     // sorted unit names
+	globals  []*SchedUnit // global units, by name
 	machines map[string]*machineModel
 	order    []*machineModel // sorted by ID
 	heap     loadHeap
@@ -75,6 +76,11 @@ func PlanSchedule(s Snapshot) Plan {
 	}
 	p.replaces = NewReplaceGraph(all)
 	sort.Strings(p.names)
+	for _, n := range p.names {
+		if u := p.units[n]; u.Global {
+			p.globals = append(p.globals, u)
+		}
+	}
 	for _, m := range s.Machines {
 		mm := newMachineModel(m)
 		p.machines[m.ID] = mm
@@ -158,12 +164,6 @@ func (p *planner) admitPlacements(in []Placement) []Decision {
 
 // placeGlobals recomputes, for every machine, which global units run there.
 func (p *planner) placeGlobals() {
-	var globals []*SchedUnit
-	for _, n := range p.names {
-		if u := p.units[n]; u.Global {
-			globals = append(globals, u)
-		}
-	}
 	for _, m := range p.order {
 		for name := range m.globals {
 			delete(m.globals, name)
@@ -171,15 +171,10 @@ func (p *planner) placeGlobals() {
 				m.unindex(name)
 			}
 		}
-		if len(globals) == 0 {
+		if len(p.globals) == 0 {
 			continue
 		}
-		placed := make([]*SchedUnit, 0, len(m.placed))
-		for _, u := range m.placed {
-			placed = append(placed, u)
-		}
-		sort.Slice(placed, func(i, j int) bool { return placed[i].Name < placed[j].Name })
-		for _, g := range EligibleGlobals(m.state, placed, globals) {
+		for _, g := range EligibleGlobals(m.state, m.sortedPlaced(), p.globals) {
 			m.addGlobal(g)
 		}
 	}

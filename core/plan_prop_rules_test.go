@@ -243,7 +243,7 @@ func checkFailover(t *rapid.T, s Snapshot, p Plan) {
 // other than a Replaces leave before the first decision (the planner evicts
 // them first); a unit displaced by a Replaces leaves at its decision, and may
 // not return to the machine it left. Global units count where they run at the
-// start. Each Schedule or Reschedule must go to the machine with the fewest
+// start, and again where such a unit left. Each Schedule or Reschedule must go to the machine with the fewest
 // units among those that can take it, the lowest ID among equals.
 func checkLeastLoaded(t *rapid.T, s Snapshot, p Plan) {
 	units := unitIndex(s)
@@ -276,6 +276,13 @@ func checkLeastLoaded(t *rapid.T, s Snapshot, p Plan) {
 			}
 			placed[d.From] = removeUnit(placed[d.From], d.Unit)
 			delete(where, d.Unit)
+			// With the unit gone, a global it kept out may run there, and push
+			// out another.
+			for _, m := range ms {
+				if m.ID == d.From {
+					globals[m.ID] = ruleGlobals(s, m, placed[m.ID])
+				}
+			}
 		}
 		if d.Kind != Schedule && d.Kind != Reschedule {
 			continue

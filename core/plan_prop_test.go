@@ -205,16 +205,20 @@ func genSnapshot(t *rapid.T) Snapshot {
 	return s
 }
 
-// plantGlobalChain rewrites four of the units into a chain that only a planner
-// that evicts and recomputes global units until nothing changes gets right,
-// and returns their placements: e is placed on a machine against its
-// MachineID; global g1 conflicts with e and with global g2, which runs there
-// while e does; f is placed there with MachineOf=g2. Evicting e lets g1 in,
-// which pushes g2 out, so f must leave too.
+// plantGlobalChain rewrites four or five of the units into a chain that only a
+// planner that recomputes global units whenever a unit leaves gets right, and
+// returns their placements: e is placed on a machine; global g1 conflicts with
+// e and with global g2, which runs there while e does; f is placed there with
+// MachineOf=g2. Then e leaves: its placement breaks its MachineID, or a unit r
+// not placed yet replaces it there (r follows f). With e gone, g1 runs there
+// and pushes g2 out, so f must leave too.
 func plantGlobalChain(t *rapid.T, s *Snapshot, names []string) []Placement {
 	pick := rapid.Permutation(names).Draw(t, "chain units")
 	g1, g2 := min(pick[0], pick[1]), max(pick[0], pick[1])
-	e, f := pick[2], pick[3]
+	e, f, r := pick[2], pick[3], ""
+	if len(pick) > 4 && rapid.Bool().Draw(t, "replaced") {
+		r = pick[4]
+	}
 	m := rapid.SampledFrom(s.Machines).Draw(t, "chain machine").ID
 	var out []Placement
 	for i := range s.Units {
@@ -225,14 +229,19 @@ func plantGlobalChain(t *rapid.T, s *Snapshot, names []string) []Placement {
 		case g2:
 			u.Req = Requirements{Global: true}
 		case e:
-			u.Req = Requirements{MachineID: propGone[0], HasMachineID: true}
+			u.Req = Requirements{}
+			if r == "" {
+				u.Req = Requirements{MachineID: propGone[0], HasMachineID: true}
+			}
 		case f:
 			u.Req = Requirements{MachineOf: []string{g2}}
+		case r:
+			u.Req = Requirements{Replaces: []string{e}, MachineOf: []string{f}}
 		default:
 			continue
 		}
 		u.Global, u.TargetState, u.Invalid = u.Req.Global, Launched, ""
-		if !u.Global {
+		if !u.Global && u.Name != r {
 			out = append(out, Placement{Unit: u.Name, Machine: m, Hash: u.Hash, TargetState: Launched})
 		}
 	}

@@ -274,3 +274,24 @@ func TestChainedReplacesReachAFixpoint(t *testing.T) {
 		"unplaceable web@1.service (web@2.service replaces it)")
 	expectPlan(t, w.apply(), "unplaceable web@1.service (web@2.service replaces it)")
 }
+
+// TestDisplacementLetsAGlobalIn: r displaces x; with x gone, global g1 runs on
+// m1 and pushes out g2, which f needs there: f must leave in the same pass.
+func TestDisplacementLetsAGlobalIn(t *testing.T) {
+	w := newWorld(t, "m1:role=a", "m2").
+		unit("f.service", "MachineOf=g2.service").
+		unit("g1.service", "Global=true", "Conflicts=x.service g2.service").
+		unit("g2.service", "Global=true").
+		unit("r.service", "Replaces=x.service", "MachineMetadata=role=a").
+		unit("x.service").
+		placed("f.service", "m1").placed("x.service", "m1")
+	expectPlan(t, w.apply(),
+		"schedule r.service to m1",
+		"unschedule x.service from m1 (replaced by r.service; no eligible machine)",
+		"unschedule f.service from m1 (replaced by r.service (peer g2.service); no eligible machine)",
+		"unplaceable x.service (conflicts with g1.service)",
+		"unplaceable f.service (peer g2.service is not on the machine)")
+	expectPlan(t, w.apply(),
+		"unplaceable f.service (peer g2.service is not on the machine)",
+		"unplaceable x.service (conflicts with g1.service)")
+}
