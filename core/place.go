@@ -109,11 +109,7 @@ func (p *planner) assign(u *SchedUnit, m *machineModel) {
 // fail reports u unplaceable; if it lost its placement in this pass, that
 // placement is removed.
 func (p *planner) fail(u *SchedUnit, reason string) {
-	if ev, ok := p.evicted[u.Name]; ok {
-		p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: u.Name, From: ev.from,
-			Cause: ev.cause, Related: ev.related, Reason: ev.reason + "; no eligible machine"})
-		delete(p.evicted, u.Name)
-	}
+	p.unplaceEvicted(u.Name)
 	p.failed[u.Name] = true
 	p.plan.Unplaceable = append(p.plan.Unplaceable, Unplaceable{Unit: u.Name, Reason: reason})
 }
@@ -206,11 +202,18 @@ func (p *planner) setAside(u *SchedUnit, reason string) {
 		p.fail(u, reason)
 		return
 	}
-	ev := p.evicted[u.Name]
-	delete(p.evicted, u.Name)
-	p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: u.Name, From: ev.from,
-		Cause: ev.cause, Related: ev.related, Reason: ev.reason + "; no eligible machine"})
+	p.unplaceEvicted(u.Name)
 	p.aside = append(p.aside, aside{unit: u, reason: reason})
+}
+
+// unplaceEvicted removes the placement a unit lost in this pass and found no
+// machine to replace, if it has one: an Unschedule with the eviction's cause.
+func (p *planner) unplaceEvicted(name string) {
+	if ev, ok := p.evicted[name]; ok {
+		p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: name, From: ev.from,
+			Cause: ev.cause, Related: ev.related, Reason: ev.reason + "; no eligible machine"})
+		delete(p.evicted, name)
+	}
 }
 
 // dependents lists, by name, the units placed on m that need peer there.
