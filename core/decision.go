@@ -31,7 +31,69 @@ func (k DecisionKind) String() string {
 	return fmt.Sprintf("decision(%d)", int(k))
 }
 
-// Decision is one change the engine makes to the schedule, with its reason.
+// Cause is why the engine made a decision, for code that acts on it; the
+// decision's Reason says it in words, for people.
+type Cause int
+
+// The causes of decisions.
+const (
+	// CausePending: the unit should run and had no placement.
+	CausePending Cause = iota + 1
+	// CauseTargetState: the unit's target state changed (Retarget), or became
+	// inactive (Unschedule).
+	CauseTargetState
+	// CauseDestroyed: the unit no longer exists.
+	CauseDestroyed
+	// CauseGlobal: the unit is global, which the engine does not place.
+	CauseGlobal
+	// CauseDuplicate: the unit has another placement, which it keeps.
+	CauseDuplicate
+	// CauseInvalid: the unit's contents cannot be read or parsed.
+	CauseInvalid
+	// CauseMachineGone: the machine it was placed on (From) went away.
+	CauseMachineGone
+	// CauseContentsChanged: the unit's contents changed since it was placed.
+	CauseContentsChanged
+	// CauseConstraint: its machine no longer suits it (MachineID, metadata, a
+	// missing peer, a conflict, a unit there that replaces it).
+	CauseConstraint
+	// CauseReplaced: a unit placed on its machine in this pass (Related)
+	// replaces it.
+	CauseReplaced
+	// CauseFollowsPeer: its MachineOf peer (Related) was displaced by a
+	// Replaces in this pass, and it follows.
+	CauseFollowsPeer
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CausePending:
+		return "pending"
+	case CauseTargetState:
+		return "target-state"
+	case CauseDestroyed:
+		return "destroyed"
+	case CauseGlobal:
+		return "global"
+	case CauseDuplicate:
+		return "duplicate"
+	case CauseInvalid:
+		return "invalid"
+	case CauseMachineGone:
+		return "machine-gone"
+	case CauseContentsChanged:
+		return "contents-changed"
+	case CauseConstraint:
+		return "constraint"
+	case CauseReplaced:
+		return "replaced"
+	case CauseFollowsPeer:
+		return "follows-peer"
+	}
+	return fmt.Sprintf("cause(%d)", int(c))
+}
+
+// Decision is one change the engine makes to the schedule, with its cause.
 type Decision struct {
 	Kind        DecisionKind
 	Unit        string
@@ -39,7 +101,18 @@ type Decision struct {
 	To          string // the machine it goes to (Schedule, Reschedule, Retarget)
 	TargetState JobState
 	Hash        Hash
-	Reason      string
+	Cause       Cause
+	// Related is the unit behind the cause: the replacing unit (CauseReplaced)
+	// or the displaced peer (CauseFollowsPeer).
+	Related string
+	// Reason says the cause in words, for logs and traces.
+	Reason string
+}
+
+// Displaced reports whether the decision moves a unit out of the way of a
+// Replaces in this pass: the unit is replaced, or follows a replaced peer.
+func (d Decision) Displaced() bool {
+	return d.Cause == CauseReplaced || d.Cause == CauseFollowsPeer
 }
 
 // String is a stable one-line form used in logs, traces and golden files.

@@ -1,6 +1,9 @@
 package core
 
-import "container/heap"
+import (
+	"container/heap"
+	"sort"
+)
 
 // machineModel is the scheduler's view of one live machine: the units that run
 // there (placed non-global units and eligible global units).
@@ -54,6 +57,16 @@ func (m *machineModel) add(u *SchedUnit) {
 func (m *machineModel) remove(name string) {
 	delete(m.placed, name)
 	m.unindex(name)
+}
+
+// sortedPlaced returns the units placed here, by name.
+func (m *machineModel) sortedPlaced() []*SchedUnit {
+	out := make([]*SchedUnit, 0, len(m.placed))
+	for _, u := range m.placed {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func (m *machineModel) addGlobal(u *SchedUnit) {

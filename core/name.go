@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// MaxUnitNameLength is the longest unit name fleet accepts, in bytes.
-const MaxUnitNameLength = 256
+// MaxUnitNameLength is the longest unit name fleet accepts, in bytes: the
+// longest file name Linux file systems and systemd take.
+const MaxUnitNameLength = 255
 
 // UnitTypes lists every unit type (name suffix) fleet accepts, in one place for the
 // API, the agent and the client alike.
@@ -30,7 +31,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// ValidateName checks a unit name against fleet's rules: at most 256 bytes, a known
+// ValidateName checks a unit name against fleet's rules: at most 255 bytes, a known
 // unit type as suffix, only [A-Za-z0-9:_.\@-] before the suffix, no leading '@',
 // and a template-capable type when the name contains '@'.
 func ValidateName(name string) error {

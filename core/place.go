@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -24,8 +25,9 @@ func (p *planner) placePending() {
 		pending = append(pending, u)
 	}
 	// A unit that fits nowhere is tried again after a round that placed something,
-	// since displacements in that round may have made room; it fails only when a
-	// whole round places nothing.
+	// since displacements in that round may have made room; so is a unit that a
+	// Replaces displaced and that fit nowhere else, since a later displacement may
+	// free its machine again. A unit fails only when a whole round places nothing.
 	blocked := map[string]string{}
 	for progress := true; progress && len(pending) > 0; {
 		progress = false
@@ -45,6 +47,11 @@ func (p *planner) placePending() {
 			p.place(u, m)
 			progress = true
 		}
+		for _, a := range p.aside {
+			blocked[a.unit.Name] = a.reason
+			next = append(next, a.unit)
+		}
+		p.aside = p.aside[:0]
 		pending = next
 	}
 	for _, u := range pending {
@@ -74,24 +81,27 @@ func (p *planner) waitsForPeer(u *SchedUnit, blocked map[string]string) bool {
 // place puts u on m, the machine chosen for it, and displaces the units it
 // replaces there.
 func (p *planner) place(u *SchedUnit, m *machineModel) {
-	p.assign(u, m, "")
+	p.assign(u, m)
 	for _, victim := range p.victimsOf(u, m) {
-		p.displace(victim, m, fmt.Sprintf("replaced by %s", u.Name))
+		p.displace(victim, m, replacedBy(u.Name))
 	}
+}
+
+// replacedBy is the eviction of a unit that replacer displaces.
+func replacedBy(replacer string) eviction {
+	return eviction{cause: CauseReplaced, related: replacer, reason: "replaced by " + replacer}
 }
 
 // assign records u on m and emits a Schedule, or a Reschedule if u was evicted
 // earlier in this pass.
-func (p *planner) assign(u *SchedUnit, m *machineModel, why string) {
+func (p *planner) assign(u *SchedUnit, m *machineModel) {
 	m.add(u)
 	p.heap.fix(m)
 	p.where[u.Name] = m
-	d := Decision{Kind: Schedule, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState}
+	d := Decision{Kind: Schedule, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState, Cause: CausePending}
 	if ev, ok := p.evicted[u.Name]; ok {
-		d.Kind, d.From, d.Reason = Reschedule, ev.from, ev.reason
+		d.Kind, d.From, d.Cause, d.Related, d.Reason = Reschedule, ev.from, ev.cause, ev.related, ev.reason
 		delete(p.evicted, u.Name)
-	} else if why != "" {
-		d.Reason = why
 	}
 	p.plan.Decisions = append(p.plan.Decisions, d)
 }
@@ -99,10 +109,7 @@ func (p *planner) assign(u *SchedUnit, m *machineModel, why string) {
 // fail reports u unplaceable; if it lost its placement in this pass, that
 // placement is removed.
 func (p *planner) fail(u *SchedUnit, reason string) {
-	if ev, ok := p.evicted[u.Name]; ok {
-		p.unschedule(u.Name, ev.from, ev.reason+"; no eligible machine")
-		delete(p.evicted, u.Name)
-	}
+	p.unplaceEvicted(u.Name)
 	p.failed[u.Name] = true
 	p.plan.Unplaceable = append(p.plan.Unplaceable, Unplaceable{Unit: u.Name, Reason: reason})
 }
@@ -123,19 +130,22 @@ func (p *planner) victimsOf(u *SchedUnit, m *machineModel) []*SchedUnit {
 }
 
 // displace moves victim off m to its best other eligible machine, honouring the
-// victim's own constraints, or unschedules it if there is none. The units the
+// victim's own constraints, or sets it aside if there is none. The units the
 // victim replaces on its new machine are displaced in turn, and so are the units
-// on m that need the victim there (MachineOf): they follow it or are
-// unscheduled. A unit that a chain of displacements reaches again (a cycle of
-// Replaces) is unscheduled instead, so every chain ends.
-func (p *planner) displace(victim *SchedUnit, m *machineModel, reason string) {
+// on m that need the victim there (MachineOf), or a global unit that no longer
+// runs on m once the victim left (one it kept out may push out another): they
+// follow it or are set aside. A unit that a chain of displacements reaches
+// again (a cycle of Replaces) is unscheduled instead, so every chain ends.
+func (p *planner) displace(victim *SchedUnit, m *machineModel, ev eviction) {
 	if p.where[victim.Name] != m {
 		return // already moved by an earlier displacement in this chain
 	}
 	m.remove(victim.Name)
+	gone := p.refreshGlobals(m)
 	p.heap.fix(m)
 	delete(p.where, victim.Name)
-	p.evicted[victim.Name] = eviction{from: m.state.ID, reason: reason}
+	ev.from = m.state.ID
+	p.evicted[victim.Name] = ev
 	if p.chain[victim.Name] {
 		p.fail(victim, "displaced again by a cycle of Replaces")
 		return
@@ -143,15 +153,66 @@ func (p *planner) displace(victim *SchedUnit, m *machineModel, reason string) {
 	p.chain[victim.Name] = true
 	defer delete(p.chain, victim.Name)
 	if to, why := p.choose(victim, m); to == nil {
-		p.fail(victim, why)
+		p.setAside(victim, why)
 	} else {
-		p.assign(victim, to, "")
+		p.assign(victim, to)
 		for _, v := range p.victimsOf(victim, to) {
-			p.displace(v, to, fmt.Sprintf("replaced by %s", victim.Name))
+			p.displace(v, to, replacedBy(victim.Name))
 		}
 	}
-	for _, dep := range p.dependents(victim.Name, m) {
-		p.displace(dep, m, fmt.Sprintf("%s (peer %s)", reason, victim.Name))
+	for _, peer := range append([]string{victim.Name}, gone...) {
+		for _, dep := range p.dependents(peer, m) {
+			p.displace(dep, m, eviction{cause: CauseFollowsPeer, related: peer, reason: fmt.Sprintf("%s (peer %s)", ev.reason, peer)})
+		}
+	}
+}
+
+// refreshGlobals recomputes which global units run on m after a unit left it,
+// and returns, by name, those that no longer do.
+func (p *planner) refreshGlobals(m *machineModel) []string {
+	if len(p.globals) == 0 {
+		return nil
+	}
+	now := EligibleGlobals(m.state, m.sortedPlaced(), p.globals)
+	keep := make(map[string]bool, len(now))
+	for _, g := range now {
+		keep[g.Name] = true
+		if _, ok := m.globals[g.Name]; !ok {
+			m.addGlobal(g)
+		}
+	}
+	var gone []string
+	for name := range m.globals {
+		if !keep[name] {
+			delete(m.globals, name)
+			m.unindex(name)
+			gone = append(gone, name)
+		}
+	}
+	sort.Strings(gone)
+	return gone
+}
+
+// setAside unschedules a displaced unit that no other machine can take, and
+// keeps it to be tried again in the next round of placePending. A unit set
+// aside as many times as there are units fails instead, so that every pass
+// ends.
+func (p *planner) setAside(u *SchedUnit, reason string) {
+	if p.asides[u.Name]++; p.asides[u.Name] > len(p.names) {
+		p.fail(u, reason)
+		return
+	}
+	p.unplaceEvicted(u.Name)
+	p.aside = append(p.aside, aside{unit: u, reason: reason})
+}
+
+// unplaceEvicted removes the placement a unit lost in this pass and found no
+// machine to replace, if it has one: an Unschedule with the eviction's cause.
+func (p *planner) unplaceEvicted(name string) {
+	if ev, ok := p.evicted[name]; ok {
+		p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: name, From: ev.from,
+			Cause: ev.cause, Related: ev.related, Reason: ev.reason + "; no eligible machine"})
+		delete(p.evicted, name)
 	}
 }
 
@@ -171,7 +232,7 @@ func (p *planner) dependents(peer string, m *machineModel) []*SchedUnit {
 // exclude, or nil and the reason.
 func (p *planner) choose(u *SchedUnit, exclude *machineModel) (*machineModel, string) {
 	r := u.Req
-	if len(r.MachineOf) == 0 && r.MachineID == "" && len(r.Metadata) == 0 {
+	if len(r.MachineOf) == 0 && !r.HasMachineID && len(r.Metadata) == 0 {
 		return p.chooseFromHeap(u, exclude)
 	}
 	var best *machineModel
@@ -236,7 +297,10 @@ func (p *planner) candidates(u *SchedUnit) ([]*machineModel, string) {
 		}
 		return p.order, "no live machine"
 	}
-	if r.MachineID != "" {
+	if r.HasMachineID {
+		if r.MachineID == "" {
+			return nil, emptyMachineID
+		}
 		if m := p.machines[r.MachineID]; m != nil {
 			return []*machineModel{m}, ""
 		}
@@ -261,16 +325,28 @@ func (p *planner) candidates(u *SchedUnit) ([]*machineModel, string) {
 	return out, "no live machine matches its metadata"
 }
 
-// metadataKey is a canonical string for a metadata requirement.
+// metadataKey is a string that identifies a metadata requirement: keys in
+// order, each with its values, every string prefixed by its length so that no
+// two requirements share a key whatever their strings hold.
 func metadataKey(md map[string][]string) string {
 	keys := make([]string, 0, len(md))
 	for k := range md {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k + "=" + strings.Join(md[k], ",") + ";")
+	var b []byte
+	put := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
-	return b.String()
+	for _, k := range keys {
+		put(k)
+		b = strconv.AppendInt(b, int64(len(md[k])), 10)
+		b = append(b, '|')
+		for _, v := range md[k] {
+			put(v)
+		}
+	}
+	return string(b)
 }

@@ -16,14 +16,18 @@ type Plan struct {
 // eviction records why a unit lost its placement in this pass, so that placing it
 // again becomes a Reschedule and failing to becomes an Unschedule.
 type eviction struct {
-	from, reason string
+	from    string
+	cause   Cause
+	related string
+	reason  string
 }
 
 // planner holds the state of one pass. Every loop runs in sorted order, so the
 // same snapshot always gives the same plan.
 type planner struct {
 	units    map[string]*SchedUnit
-	names    []string // sorted unit names
+	names    []string     // sorted unit names
+	globals  []*SchedUnit // global units, by name
 	machines map[string]*machineModel
 	order    []*machineModel // sorted by ID
 	heap     loadHeap
@@ -34,7 +38,17 @@ type planner struct {
 	replaces *ReplaceGraph
 	// chain holds the units of the chain of displacements under way.
 	chain map[string]bool
-	plan  Plan
+	// aside holds the displaced units that fit nowhere else, to be tried again;
+	// asides counts how often each was set aside in this pass.
+	aside  []aside
+	asides map[string]int
+	plan   Plan
+}
+
+// aside is a displaced unit waiting to be tried again, and why it fit nowhere.
+type aside struct {
+	unit   *SchedUnit
+	reason string
 }
 
 // PlanSchedule computes the engine's decisions for a snapshot: remove placements
@@ -51,6 +65,7 @@ func PlanSchedule(s Snapshot) Plan {
 		byMeta:   map[string][]*machineModel{},
 		failed:   map[string]bool{},
 		chain:    map[string]bool{},
+		asides:   map[string]int{},
 	}
 	all := make([]*SchedUnit, len(s.Units))
 	for i := range s.Units {
@@ -61,6 +76,11 @@ func PlanSchedule(s Snapshot) Plan {
 	}
 	p.replaces = NewReplaceGraph(all)
 	sort.Strings(p.names)
+	for _, n := range p.names {
+		if u := p.units[n]; u.Global {
+			p.globals = append(p.globals, u)
+		}
+	}
 	for _, m := range s.Machines {
 		mm := newMachineModel(m)
 		p.machines[m.ID] = mm
@@ -87,8 +107,11 @@ func PlanSchedule(s Snapshot) Plan {
 	return p.plan
 }
 
-func (p *planner) unschedule(unit, from, reason string) {
-	p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: unit, From: from, Reason: reason})
+// emptyMachineID says why a unit whose MachineID is empty runs nowhere.
+const emptyMachineID = "its MachineID is empty and matches no machine"
+
+func (p *planner) unschedule(unit, from string, cause Cause, reason string) {
+	p.plan.Decisions = append(p.plan.Decisions, Decision{Kind: Unschedule, Unit: unit, From: from, Cause: cause, Reason: reason})
 }
 
 // admitPlacements keeps the placements that are still wanted on live machines and
@@ -105,34 +128,34 @@ func (p *planner) admitPlacements(in []Placement) []Decision {
 		m := p.machines[pl.Machine]
 		switch {
 		case u == nil:
-			p.unschedule(pl.Unit, pl.Machine, "unit destroyed")
+			p.unschedule(pl.Unit, pl.Machine, CauseDestroyed, "unit destroyed")
 		case u.Global:
-			p.unschedule(pl.Unit, pl.Machine, "unit is global")
+			p.unschedule(pl.Unit, pl.Machine, CauseGlobal, "unit is global")
 		case p.where[u.Name] != nil:
-			p.unschedule(pl.Unit, pl.Machine, "duplicate placement")
+			p.unschedule(pl.Unit, pl.Machine, CauseDuplicate, "duplicate placement")
 		case u.TargetState == Inactive:
-			p.unschedule(pl.Unit, pl.Machine, "target state inactive")
+			p.unschedule(pl.Unit, pl.Machine, CauseTargetState, "target state inactive")
 		case u.Invalid != "":
-			p.unschedule(pl.Unit, pl.Machine, u.Invalid)
+			p.unschedule(pl.Unit, pl.Machine, CauseInvalid, u.Invalid)
 		case m == nil || pl.Hash != u.Hash:
 			if _, dup := p.evicted[u.Name]; dup {
-				p.unschedule(pl.Unit, pl.Machine, "duplicate placement")
+				p.unschedule(pl.Unit, pl.Machine, CauseDuplicate, "duplicate placement")
 				continue
 			}
-			reason := "contents changed"
+			ev := eviction{from: pl.Machine, cause: CauseContentsChanged, reason: "contents changed"}
 			if m == nil {
-				reason = fmt.Sprintf("machine %s went away", pl.Machine)
+				ev.cause, ev.reason = CauseMachineGone, fmt.Sprintf("machine %s went away", pl.Machine)
 			}
-			p.evicted[u.Name] = eviction{from: pl.Machine, reason: reason}
+			p.evicted[u.Name] = ev
 		default:
 			if ev, dup := p.evicted[u.Name]; dup {
-				p.unschedule(u.Name, ev.from, "duplicate placement")
+				p.unschedule(u.Name, ev.from, CauseDuplicate, "duplicate placement")
 				delete(p.evicted, u.Name)
 			}
 			m.add(u)
 			p.where[u.Name] = m
 			if pl.TargetState != u.TargetState {
-				retarget = append(retarget, Decision{Kind: Retarget, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState})
+				retarget = append(retarget, Decision{Kind: Retarget, Unit: u.Name, To: m.state.ID, Hash: u.Hash, TargetState: u.TargetState, Cause: CauseTargetState})
 			}
 		}
 	}
@@ -141,12 +164,6 @@ func (p *planner) admitPlacements(in []Placement) []Decision {
 
 // placeGlobals recomputes, for every machine, which global units run there.
 func (p *planner) placeGlobals() {
-	var globals []*SchedUnit
-	for _, n := range p.names {
-		if u := p.units[n]; u.Global {
-			globals = append(globals, u)
-		}
-	}
 	for _, m := range p.order {
 		for name := range m.globals {
 			delete(m.globals, name)
@@ -154,15 +171,10 @@ func (p *planner) placeGlobals() {
 				m.unindex(name)
 			}
 		}
-		if len(globals) == 0 {
+		if len(p.globals) == 0 {
 			continue
 		}
-		placed := make([]*SchedUnit, 0, len(m.placed))
-		for _, u := range m.placed {
-			placed = append(placed, u)
-		}
-		sort.Slice(placed, func(i, j int) bool { return placed[i].Name < placed[j].Name })
-		for _, g := range EligibleGlobals(m.state, placed, globals) {
+		for _, g := range EligibleGlobals(m.state, m.sortedPlaced(), p.globals) {
 			m.addGlobal(g)
 		}
 	}
@@ -185,7 +197,7 @@ func (p *planner) checkPlaced() bool {
 			if reason := p.ableToRun(u, m, true); reason != "" {
 				m.remove(n)
 				delete(p.where, n)
-				p.evicted[n] = eviction{from: m.state.ID, reason: reason}
+				p.evicted[n] = eviction{from: m.state.ID, cause: CauseConstraint, reason: reason}
 				changed, evicted = true, true
 			}
 		}
@@ -197,7 +209,10 @@ func (p *planner) checkPlaced() bool {
 // u is already on m and conflicts only count against earlier-named units.
 func (p *planner) ableToRun(u *SchedUnit, m *machineModel, staying bool) string {
 	r := u.Req
-	if r.MachineID != "" && !m.state.MatchID(r.MachineID) {
+	if r.HasMachineID && !m.state.MatchID(r.MachineID) {
+		if r.MachineID == "" {
+			return emptyMachineID
+		}
 		return fmt.Sprintf("requires machine %s", r.MachineID)
 	}
 	if !m.state.MatchMetadata(r.Metadata) {

@@ -57,7 +57,7 @@ func ruleReplaces(all map[string]*SchedUnit, a, b *SchedUnit) bool {
 
 // ruleMachine says why machine m itself cannot take u (MachineID, metadata).
 func ruleMachine(u *SchedUnit, m MachineState) string {
-	if id := u.Req.MachineID; id != "" && id != m.ID && !(len(id) == 8 && strings.HasPrefix(m.ID, id)) {
+	if id := u.Req.MachineID; u.Req.HasMachineID && (id == "" || id != m.ID && !(len(id) == 8 && strings.HasPrefix(m.ID, id))) {
 		return "MachineID " + id
 	}
 	for k, vs := range u.Req.Metadata {
@@ -190,6 +190,28 @@ func checkAccounted(t *rapid.T, s Snapshot, after []Placement, p Plan) {
 	}
 }
 
+// checkUnplaceable: no live machine could take a valid unit reported
+// unplaceable, next to the units the plan leaves there.
+func checkUnplaceable(t *rapid.T, s Snapshot, after []Placement, p Plan) {
+	units := unitIndex(s)
+	placed := map[string][]*SchedUnit{}
+	for _, pl := range after {
+		placed[pl.Machine] = append(placed[pl.Machine], units[pl.Unit])
+	}
+	for _, up := range p.Unplaceable {
+		u := units[up.Unit]
+		if !wanted(u) {
+			continue
+		}
+		for _, m := range s.Machines {
+			there := append(append([]*SchedUnit(nil), placed[m.ID]...), ruleGlobals(s, m, placed[m.ID])...)
+			if ruleFits(units, u, m, there) == "" {
+				t.Fatalf("%s reported unplaceable (%s), but %s can take it:\n%s", u.Name, up.Reason, m.ID, propLines(p))
+			}
+		}
+	}
+}
+
 // checkFailover: a wanted unit placed only on a machine that went away is
 // rescheduled from it, or unscheduled from it and reported unplaceable.
 func checkFailover(t *rapid.T, s Snapshot, p Plan) {
@@ -221,12 +243,12 @@ func checkFailover(t *rapid.T, s Snapshot, p Plan) {
 // other than a Replaces leave before the first decision (the planner evicts
 // them first); a unit displaced by a Replaces leaves at its decision, and may
 // not return to the machine it left. Global units count where they run at the
-// start. Each Schedule or Reschedule must go to the machine with the fewest
+// start, and again where such a unit left. Each Schedule or Reschedule must go to the machine with the fewest
 // units among those that can take it, the lowest ID among equals.
 func checkLeastLoaded(t *rapid.T, s Snapshot, p Plan) {
 	units := unitIndex(s)
 	live := liveIDs(s)
-	inSeq := func(d Decision) bool { return strings.HasPrefix(d.Reason, "replaced by") }
+	inSeq := Decision.Displaced
 	moved := map[[2]string]bool{}
 	for _, d := range p.Decisions {
 		if (d.Kind == Unschedule || d.Kind == Reschedule) && !inSeq(d) {
@@ -254,6 +276,13 @@ func checkLeastLoaded(t *rapid.T, s Snapshot, p Plan) {
 			}
 			placed[d.From] = removeUnit(placed[d.From], d.Unit)
 			delete(where, d.Unit)
+			// With the unit gone, a global it kept out may run there, and push
+			// out another.
+			for _, m := range ms {
+				if m.ID == d.From {
+					globals[m.ID] = ruleGlobals(s, m, placed[m.ID])
+				}
+			}
 		}
 		if d.Kind != Schedule && d.Kind != Reschedule {
 			continue

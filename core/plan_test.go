@@ -153,7 +153,7 @@ func TestReplacedUnitWithNowhereToGoIsUnscheduled(t *testing.T) {
 	expectPlan(t, w.apply(),
 		"schedule new.service to m1",
 		"unschedule old.service from m1 (replaced by new.service; no eligible machine)",
-		"unplaceable old.service (no other eligible machine)")
+		"unplaceable old.service (new.service replaces it)")
 }
 
 func TestUnscheduleAndRetarget(t *testing.T) {
@@ -224,4 +224,74 @@ func TestReplaceCyclesAreIgnored(t *testing.T) {
 	w.snap.Units = w.snap.Units[:3]
 	expectPlan(t, w.apply(), "schedule a.service to m1", "schedule b.service to m1", "schedule c.service to m1")
 	expectPlan(t, w.apply())
+}
+
+// TestDecisionCauses: each decision carries its cause as a value, with the
+// unit behind it, so that callers need not parse the reason.
+func TestDecisionCauses(t *testing.T) {
+	w := newWorld(t, "m1:role=a", "m2").
+		unit("db.service").unit("app.service", "MachineOf=db.service").
+		unit("new.service", "Replaces=db.service", "MachineMetadata=role=a").
+		unit("x.service").unit("gone.service").
+		placed("db.service", "m1").placed("app.service", "m1").placed("x.service", "m0").placed("gone.service", "m2")
+	w.snap.Units = w.snap.Units[:len(w.snap.Units)-1]
+	type cause struct {
+		unit    string
+		kind    DecisionKind
+		cause   Cause
+		related string
+	}
+	var got []cause
+	for _, d := range PlanSchedule(w.snap).Decisions {
+		got = append(got, cause{d.Unit, d.Kind, d.Cause, d.Related})
+	}
+	want := []cause{
+		{"gone.service", Unschedule, CauseDestroyed, ""},
+		{"new.service", Schedule, CausePending, ""},
+		{"db.service", Reschedule, CauseReplaced, "new.service"},
+		{"app.service", Reschedule, CauseFollowsPeer, "db.service"},
+		{"x.service", Reschedule, CauseMachineGone, ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("causes = %+v\nwant %+v", got, want)
+	}
+}
+
+// TestChainedReplacesReachAFixpoint: web@2 displaces web@1, which had
+// displaced a; a fits again once web@1 is gone, in the same pass.
+func TestChainedReplacesReachAFixpoint(t *testing.T) {
+	w := newWorld(t, "m1").
+		unit("a.service").
+		unit("web@1.service", "Replaces=a.service").
+		unit("web@2.service", "Replaces=web@*.service")
+	expectPlan(t, w.apply(),
+		"schedule a.service to m1",
+		"schedule web@1.service to m1",
+		"unschedule a.service from m1 (replaced by web@1.service; no eligible machine)",
+		"schedule web@2.service to m1",
+		"unschedule web@1.service from m1 (replaced by web@2.service; no eligible machine)",
+		"schedule a.service to m1",
+		"unplaceable web@1.service (web@2.service replaces it)")
+	expectPlan(t, w.apply(), "unplaceable web@1.service (web@2.service replaces it)")
+}
+
+// TestDisplacementLetsAGlobalIn: r displaces x; with x gone, global g1 runs on
+// m1 and pushes out g2, which f needs there: f must leave in the same pass.
+func TestDisplacementLetsAGlobalIn(t *testing.T) {
+	w := newWorld(t, "m1:role=a", "m2").
+		unit("f.service", "MachineOf=g2.service").
+		unit("g1.service", "Global=true", "Conflicts=x.service g2.service").
+		unit("g2.service", "Global=true").
+		unit("r.service", "Replaces=x.service", "MachineMetadata=role=a").
+		unit("x.service").
+		placed("f.service", "m1").placed("x.service", "m1")
+	expectPlan(t, w.apply(),
+		"schedule r.service to m1",
+		"unschedule x.service from m1 (replaced by r.service; no eligible machine)",
+		"unschedule f.service from m1 (replaced by r.service (peer g2.service); no eligible machine)",
+		"unplaceable x.service (conflicts with g1.service)",
+		"unplaceable f.service (peer g2.service is not on the machine)")
+	expectPlan(t, w.apply(),
+		"unplaceable f.service (peer g2.service is not on the machine)",
+		"unplaceable x.service (conflicts with g1.service)")
 }

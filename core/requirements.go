@@ -14,6 +14,9 @@ const XFleetSection = "X-Fleet"
 type Requirements struct {
 	// MachineID: run only on the machine with this full or 8-char short ID.
 	MachineID string
+	// HasMachineID: MachineID is required, even when empty (which no machine
+	// matches: the unit is never scheduled).
+	HasMachineID bool
 	// MachineOf: run only on a machine where all these units are scheduled.
 	MachineOf []string
 	// Metadata: for every key, the machine's value must be one of these.
@@ -44,12 +47,18 @@ var optionAliases = map[string]string{
 	"Replaces":                   "Replaces",
 }
 
+// machineIDNames are the names of the MachineID option, in fleet's order of
+// precedence: the first of them that has a value decides, wherever it is in
+// the file.
+var machineIDNames = []string{"MachineID", "X-ConditionMachineID", "X-ConditionMachineBootID"}
+
 // ParseRequirements reads the [X-Fleet] section of uf, for the unit named unitName
 // (used in errors), and checks it: malformed values and invalid combinations are
 // errors. Specifiers are not expanded here; see Requirements.ForUnit.
 func ParseRequirements(unitName string, uf *UnitFile) (Requirements, error) {
 	var r Requirements
-	var machineIDs, globals []string
+	var globals []string
+	machineIDs := map[string][]string{}
 	for _, o := range uf.Section(XFleetSection) {
 		canon, ok := optionAliases[o.Name]
 		if !ok {
@@ -59,7 +68,7 @@ func ParseRequirements(unitName string, uf *UnitFile) (Requirements, error) {
 		values := splitValues(o.Value)
 		switch canon {
 		case "MachineID":
-			machineIDs = append(machineIDs, values...)
+			machineIDs[o.Name] = append(machineIDs[o.Name], values...)
 		case "MachineOf":
 			r.MachineOf = append(r.MachineOf, values...)
 		case "MachineMetadata":
@@ -83,8 +92,11 @@ func ParseRequirements(unitName string, uf *UnitFile) (Requirements, error) {
 			r.Replaces = append(r.Replaces, values...)
 		}
 	}
-	if len(machineIDs) > 0 {
-		r.MachineID = machineIDs[0]
+	for _, n := range machineIDNames {
+		if ids := machineIDs[n]; len(ids) > 0 {
+			r.MachineID, r.HasMachineID = ids[0], true
+			break
+		}
 	}
 	if len(globals) > 0 {
 		r.Global = truthy(globals[len(globals)-1])
@@ -138,13 +150,13 @@ func truthy(v string) bool {
 func (r Requirements) validate(unit string) error {
 	bad := func(reason string) error { return &RequirementsError{Unit: unit, Reason: reason} }
 	switch {
-	case r.MachineID != "" && len(r.MachineOf) > 0:
+	case r.HasMachineID && len(r.MachineOf) > 0:
 		return bad("MachineID cannot be used with Peers")
-	case r.MachineID != "" && len(r.Conflicts) > 0:
+	case r.HasMachineID && len(r.Conflicts) > 0:
 		return bad("MachineID cannot be used with Conflicts")
-	case r.MachineID != "" && r.Global:
+	case r.HasMachineID && r.Global:
 		return bad("MachineID cannot be used with Global")
-	case r.MachineID != "" && len(r.Replaces) > 0:
+	case r.HasMachineID && len(r.Replaces) > 0:
 		return bad("MachineID cannot be used with Replaces")
 	case r.Global && len(r.MachineOf) > 0:
 		return bad("Global cannot be used with Peers")
@@ -161,9 +173,14 @@ func (r Requirements) validate(unit string) error {
 		}
 	}
 	for _, peer := range r.MachineOf {
-		for _, g := range append(append([]string(nil), r.Conflicts...), r.Replaces...) {
+		for _, g := range r.Conflicts {
 			if globMatch(g, peer) {
 				return bad(fmt.Sprintf("unresolvable requirements: peer %q matches conflict %q", peer, g))
+			}
+		}
+		for _, g := range r.Replaces {
+			if globMatch(g, peer) {
+				return bad(fmt.Sprintf("unresolvable requirements: peer %q matches replace %q", peer, g))
 			}
 		}
 	}
@@ -190,8 +207,8 @@ func (r Requirements) hasSpecifiers() bool {
 	if strings.Contains(r.MachineID, "%") || has(r.MachineOf) || has(r.Conflicts) || has(r.Replaces) {
 		return true
 	}
-	for _, vs := range r.Metadata {
-		if has(vs) {
+	for k, vs := range r.Metadata {
+		if strings.Contains(k, "%") || has(vs) {
 			return true
 		}
 	}
@@ -199,6 +216,10 @@ func (r Requirements) hasSpecifiers() bool {
 }
 
 // ForUnit returns a copy of r with the specifiers %n %N %p %i expanded for name.
+// As in fleet, a metadata key or value left empty by the expansion (%i on a
+// unit that is not an instance) is dropped, and a key with no value left does
+// not constrain the machine; an empty MachineID stays a requirement that no
+// machine meets.
 func (r Requirements) ForUnit(name UnitName) Requirements {
 	x := func(vs []string) []string {
 		if vs == nil {
@@ -216,10 +237,28 @@ func (r Requirements) ForUnit(name UnitName) Requirements {
 	out.Conflicts = x(r.Conflicts)
 	out.Replaces = x(r.Replaces)
 	if r.Metadata != nil {
-		out.Metadata = make(map[string][]string, len(r.Metadata))
-		for k, vs := range r.Metadata {
-			out.Metadata[k] = x(vs)
+		out.Metadata = expandMetadata(name, r.Metadata)
+	}
+	return out
+}
+
+// expandMetadata expands specifiers in metadata keys and values, dropping the
+// ones left empty; values stay sorted and distinct.
+func expandMetadata(name UnitName, md map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(md))
+	for k, vs := range md {
+		k = name.ExpandSpecifiers(k)
+		if k == "" {
+			continue
 		}
+		for _, v := range vs {
+			if v = name.ExpandSpecifiers(v); v != "" && !contains(out[k], v) {
+				out[k] = append(out[k], v)
+			}
+		}
+	}
+	for _, vs := range out {
+		sort.Strings(vs)
 	}
 	return out
 }

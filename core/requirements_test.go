@@ -35,8 +35,8 @@ func TestParseRequirements(t *testing.T) {
 		t.Error("last Global value should win")
 	}
 	id, _ := reqs(t, "X-ConditionMachineID=abc\nMachineID=def\n")
-	if id.MachineID != "abc" {
-		t.Errorf("first MachineID should be used, got %q", id.MachineID)
+	if id.MachineID != "def" {
+		t.Errorf("MachineID should win over X-ConditionMachineID, got %q", id.MachineID)
 	}
 }
 

@@ -10,7 +10,7 @@ type Submission struct {
 }
 
 // PrepareUnit checks a unit for submission: a valid name, a parsable file within
-// the limits, a valid [X-Fleet] section. The returned Unit has its hash and Global
+// the limits with at least one option, a valid [X-Fleet] section. The returned Unit has its hash and Global
 // flag set and the target state inactive.
 func PrepareUnit(name string, data []byte) (Submission, error) {
 	if err := ValidateName(name); err != nil {
@@ -19,6 +19,9 @@ func PrepareUnit(name string, data []byte) (Submission, error) {
 	uf, err := ParseUnitFile(name, data)
 	if err != nil {
 		return Submission{}, err
+	}
+	if len(uf.Options) == 0 {
+		return Submission{}, &UnitFileError{File: name, Reason: "unit has no options (an empty file, or only comments and section headers)"}
 	}
 	req, err := ParseRequirements(name, uf)
 	if err != nil {

@@ -49,11 +49,13 @@ type UnitFile struct {
 }
 
 // ParseUnitFile parses a systemd unit file. name is used in error messages only
-// (a file path or unit name). Errors name the line and the problem.
+// (a file path or unit name). Errors name the line and the problem. CRLF line
+// ends and a leading UTF-8 byte order mark are accepted.
 func ParseUnitFile(name string, data []byte) (*UnitFile, error) {
 	if len(data) > MaxUnitFileSize {
 		return nil, &UnitFileError{File: name, Reason: fmt.Sprintf("file is %d bytes, larger than the limit of %d", len(data), MaxUnitFileSize)}
 	}
+	data = normalize(data)
 	if err := prescan(name, data); err != nil {
 		return nil, err
 	}
@@ -80,45 +82,77 @@ func NewUnitFile(opts []Option) *UnitFile {
 	return uf
 }
 
-// prescan catches what the go-systemd parser gets wrong or reports without a line:
-// over-long lines, options before any section, comments whose trailing backslash
-// would swallow the next line, and malformed section headers.
+// byteOrderMark is the UTF-8 byte order mark, accepted at the start of a file.
+const byteOrderMark = "\ufeff"
+
+// normalize drops a leading byte order mark and turns CRLF line ends into LF,
+// as systemd reads them. (go-systemd would keep the CR before the LF, so that a
+// backslash no longer ends the line and the next line stops continuing it.)
+func normalize(data []byte) []byte {
+	data = bytes.TrimPrefix(data, []byte(byteOrderMark))
+	if bytes.Contains(data, []byte("\r\n")) {
+		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	}
+	return data
+}
+
+// prescan catches what the go-systemd parser gets wrong or reports without a
+// line: over-long lines, options before any section, comments whose trailing
+// backslash would hide the next line, and malformed section headers. It reads
+// lines as the parser does: a line after one that ends an option's value in a
+// backslash is part of that value, whatever it starts with.
 func prescan(name string, data []byte) error {
 	lines := strings.Split(string(data), "\n")
-	inSection, prevContinues := false, false
+	inSection, continues := false, false
 	for i, line := range lines {
 		n := i + 1
-		isContinuation := prevContinues
-		trimmed := strings.TrimRight(line, " \t\r")
-		prevContinues = strings.HasSuffix(trimmed, "\\")
-		t := strings.TrimSpace(line)
-		switch {
-		case len(line) >= MaxUnitLineLength:
-			return &UnitFileError{File: name, Line: n, Reason: fmt.Sprintf("line is %d bytes; lines must be shorter than %d", len(line), MaxUnitLineLength)}
-		case strings.IndexByte(line, 0) >= 0:
-			return &UnitFileError{File: name, Line: n, Reason: "line contains a NUL byte"}
-		case prevContinues && trimmed != strings.TrimRight(line, "\r"):
-			return &UnitFileError{File: name, Line: n, Reason: "whitespace after the final backslash: remove it to continue the line, or remove the backslash"}
-		case isContinuation && t == "":
-			return &UnitFileError{File: name, Line: n - 1, Reason: "line ends in a backslash but no line follows to continue it"}
-		case prevContinues && i == len(lines)-1:
-			return &UnitFileError{File: name, Line: n, Reason: "the last line ends in a backslash"}
+		bad := func(format string, args ...any) error {
+			return &UnitFileError{File: name, Line: n, Reason: fmt.Sprintf(format, args...)}
 		}
+		if len(line) >= MaxUnitLineLength {
+			return bad("line is %d bytes; lines must be shorter than %d", len(line), MaxUnitLineLength)
+		}
+		if strings.IndexByte(line, 0) >= 0 {
+			return bad("line contains a NUL byte")
+		}
+		t := strings.TrimSpace(line)
+		if continues {
+			if t == "" {
+				n--
+				return bad("line ends in a backslash but no line follows to continue it")
+			}
+		} else {
+			switch {
+			case t == "":
+				continue
+			case t[0] == '#' || t[0] == ';':
+				// The parser trims one space, then a backslash continues the comment.
+				if strings.HasSuffix(strings.TrimSuffix(line, " "), "\\") {
+					return bad("comment ends in a backslash, which would hide the next line")
+				}
+				continue
+			case strings.HasPrefix(t, byteOrderMark):
+				return bad("line starts with a byte order mark (U+FEFF), which only the start of the file may hold")
+			case t[0] == '[':
+				if len(t) < 3 || strings.IndexByte(t, ']') != len(t)-1 {
+					return bad("malformed section header %q", t)
+				}
+				inSection = true
+				continue
+			case !inSection:
+				return bad("option %q comes before any [Section]", t)
+			case !strings.Contains(t, "="):
+				return bad("line %q is not Name=Value", t)
+			}
+		}
+		// An option's line, or a line continuing its value: the value goes on
+		// to the next line if this one ends in a backslash.
+		continues = strings.HasSuffix(line, "\\")
 		switch {
-		case t == "":
-		case t[0] == '#' || t[0] == ';':
-			if strings.HasSuffix(t, "\\") {
-				return &UnitFileError{File: name, Line: n, Reason: "comment ends in a backslash, which would hide the next line"}
-			}
-		case t[0] == '[':
-			if !strings.HasSuffix(t, "]") || len(t) < 3 {
-				return &UnitFileError{File: name, Line: n, Reason: fmt.Sprintf("malformed section header %q", t)}
-			}
-			inSection = true
-		case !inSection:
-			return &UnitFileError{File: name, Line: n, Reason: fmt.Sprintf("option %q comes before any [Section]", t)}
-		case !strings.Contains(t, "=") && !isContinuation:
-			return &UnitFileError{File: name, Line: n, Reason: fmt.Sprintf("line %q is not Name=Value", t)}
+		case !continues && strings.HasSuffix(strings.TrimRight(line, " \t"), "\\"):
+			return bad("whitespace after the final backslash: remove it to continue the line, or remove the backslash")
+		case continues && i == len(lines)-1:
+			return bad("the last line ends in a backslash")
 		}
 	}
 	return nil

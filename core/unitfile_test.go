@@ -96,7 +96,7 @@ func TestLongestLineAccepted(t *testing.T) {
 func TestStoredFormReadsBack(t *testing.T) {
 	setRapidDefaults(t, 2000)
 	rapid.Check(t, func(t *rapid.T) {
-		pieces := []string{"[Service]", "[X-Fleet]", "ExecStart=/bin/echo", "A=b", " ", "\\", "\\ ", "=", "#c", ";c", "\n", "\n", "\r\n", "x", "\t", "Global=true"}
+		pieces := []string{"[Service]", "[X-Fleet]", "ExecStart=/bin/echo", "A=b", " ", "\\", "\\ ", "=", "#c", ";c", "\n", "\n", "\r\n", "x", "\t", "Global=true", "  [ -f x ] ", "# c \\", "]", "\ufeff"}
 		var b strings.Builder
 		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 30).Draw(t, "pieces") {
 			b.WriteString(p)

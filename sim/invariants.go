@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/fleet-rebuild/fleet/core"
 )
@@ -136,7 +135,7 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 	c.unplaceable = now
 	c.planned = true
 	for _, d := range res.Decisions {
-		if d.Kind == core.Reschedule && strings.HasPrefix(d.Reason, "machine ") && strings.HasSuffix(d.Reason, " went away") {
+		if d.Kind == core.Reschedule && d.Cause == core.CauseMachineGone {
 			lat := c.clock.Now().Sub(c.expiredAt[d.From])
 			if _, ok := c.expiredAt[d.From]; !ok {
 				lat = 0
@@ -248,7 +247,7 @@ func (c *Cluster) replaceGraph() *core.ReplaceGraph {
 // share machine m with units (which may include u), or "".
 func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit, replaces *core.ReplaceGraph) string {
 	r := u.Req
-	if r.MachineID != "" && !m.MatchID(r.MachineID) {
+	if r.HasMachineID && !m.MatchID(r.MachineID) {
 		return "MachineID " + r.MachineID + " does not match"
 	}
 	if !m.MatchMetadata(r.Metadata) {
@@ -277,7 +276,7 @@ func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
 	placed := map[string][]*core.SchedUnit{}
 	moved := map[[2]string]bool{}
 	for _, d := range ds {
-		if (d.Kind == core.Unschedule || d.Kind == core.Reschedule) && !strings.HasPrefix(d.Reason, "replaced by") {
+		if (d.Kind == core.Unschedule || d.Kind == core.Reschedule) && !d.Displaced() {
 			moved[[2]string{d.Unit, d.From}] = true
 		}
 	}
@@ -303,7 +302,7 @@ func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
 		every = n/c.cfg.CheckPlacementLimit + 1
 	}
 	for i, d := range ds {
-		replaced := strings.HasPrefix(d.Reason, "replaced by")
+		replaced := d.Displaced()
 		if replaced && (d.Kind == core.Unschedule || d.Kind == core.Reschedule) {
 			remove(d.From, d.Unit)
 		}
