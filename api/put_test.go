@@ -52,7 +52,7 @@ func TestPutUnit(t *testing.T) {
 		{name: "invalid name", method: "PUT", path: path + "nosuffix", body: optionsBody("/bin/true"),
 			code: 400, want: errJSON(400, `invalid unit name "nosuffix": name has no unit type suffix (such as .service)`)},
 		{name: "name longer than the limit", method: "PUT", path: path + strings.Repeat("a", 300) + ".service", body: optionsBody("/bin/true"),
-			code: 400, want: errJSON(400, fmt.Sprintf("invalid unit name %q: name is longer than 256 bytes", strings.Repeat("a", 300)+".service"))},
+			code: 400, want: errJSON(400, fmt.Sprintf("invalid unit name %q: name is longer than 255 bytes", strings.Repeat("a", 300)+".service"))},
 
 		{name: "create without options", method: "PUT", path: path + "new.service", body: `{"desiredState":"launched"}`,
 			code: 409, want: errJSON(409, "unit does not exist and options field empty")},
