@@ -222,11 +222,15 @@ func TestTemplateFilesDoNotBreakListing(t *testing.T) {
 func TestRemoveUnitDoesNotWaitLongForAStop(t *testing.T) {
 	um := sharedManager(t)
 	m := open(t, um, func(c *systemd.Config) { c.StopWait = 200 * time.Millisecond })
-	install(t, m, "slow.service", "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; sleep 600'\nTimeoutStopSec=3\n")
+	// A Type=simple unit is active as soon as it forked, before sh has run the
+	// trap: the unit says when SIGTERM is ignored by creating a file. An
+	// ignored signal stays ignored across exec.
+	ready := filepath.Join(t.TempDir(), "ready")
+	install(t, m, "slow.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; touch %s; exec sleep 600'\nTimeoutStopSec=3\n", ready))
 	if err := m.Start(t.Context(), "slow.service"); err != nil {
 		t.Fatal(err)
 	}
-	waitUnit(t, m, "slow.service", active)
+	waitFile(t, ready)
 	start := time.Now()
 	err := m.RemoveUnit(t.Context(), "slow.service")
 	if took := time.Since(start); took > 2*time.Second {
