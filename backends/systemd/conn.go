@@ -119,12 +119,17 @@ func (c *conn) alive() bool {
 	}
 }
 
-// wrapCallErr adds context to a failed D-Bus call and marks it ErrUnavailable
-// when the connection is gone, so that callers can retry later.
-func (c *conn) wrapCallErr(err error, format string, args ...any) error {
+// wrapCallErr adds context to a failed D-Bus call and marks it
+// core.ErrUnavailable when the manager could not be reached: the connection is
+// gone, or the call got no answer within CallTimeout while the caller's ctx
+// was still live (a hung manager). Callers can retry those later.
+func (c *conn) wrapCallErr(ctx context.Context, err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	if !c.alive() || errors.Is(err, dbus.ErrClosed) {
+	switch {
+	case !c.alive() || errors.Is(err, dbus.ErrClosed):
 		return fmt.Errorf("systemd: %s: %w (%w)", msg, core.ErrUnavailable, err)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return fmt.Errorf("systemd: %s: no answer within the call timeout, manager hung?: %w (%w)", msg, core.ErrUnavailable, err)
 	}
 	return fmt.Errorf("systemd: %s: %w", msg, err)
 }

@@ -35,6 +35,9 @@ var (
 	// Type=bogus would not do: systemd 252 ignores it with a warning and loads
 	// the unit.)
 	badSetting = []byte("[Service]\nType=simple\n")
+	// toggler is sleeper without a start limit, so that it can be started
+	// many times in a row.
+	toggler = []byte("[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nExecStart=/bin/sleep 3600\n")
 )
 
 // Run runs every conformance test against managers made by newInstance (once per subtest).
@@ -51,12 +54,14 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance) {
 		{"InstallSectionLoads", testInstall},
 		{"BadSettingIsNotLoaded", testBadSetting},
 		{"InvalidNamesRejected", testInvalidNames},
+		{"NameLengthLimit", testNameLength},
 		{"StartRuns", testStart},
 		{"StopStops", testStop},
 		{"StopInactiveIsNoop", testStopInactive},
 		{"FailingUnitFails", testFailing},
 		{"RemoveUnitStopsAndForgets", testRemoveRunning},
 		{"RemoveUnitResetsFailed", testRemoveFailed},
+		{"RepeatedStartStop", testRepeatedStartStop},
 		{"NotifyAfterChange", testNotify},
 		{"NotifyClosesOnCancel", testNotifyCancel},
 	}
