@@ -3,6 +3,7 @@ package systemd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +248,44 @@ func TestCrashBetweenRemoveAndReload(t *testing.T) {
 	list, err := second.Units(t.Context())
 	if err != nil || len(list) != 1 || list[0].Name != "kept.service" {
 		t.Fatalf("Units after reopening = %+v, %v; want kept.service only", list, err)
+	}
+}
+
+func TestReloadGoesOnWhenAnUnlinkKeepsFailing(t *testing.T) {
+	um := sharedManager(t)
+	first := open(t, um, nil)
+	dir := first.Config().UnitDir
+	// A link fleet cannot undo: its name is valid to fleet but not a unit
+	// type this systemd knows, so disabling it always fails. Open finds it
+	// dangling and queues it.
+	bad := filepath.Join(linkDir(um), "stuck.snapshot")
+	if err := os.MkdirAll(linkDir(um), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "stuck.snapshot"), bad); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.Remove(bad); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := open(t, um, func(c *systemd.Config) { c.UnitDir = dir })
+	for round := range 3 {
+		name := fmt.Sprintf("work-%d.service", round)
+		install(t, m, name, "[Service]\nExecStart=/bin/sleep 600\n") // fails the test if Reload does
+		waitUnit(t, m, name, state(core.LoadLoaded, core.ActiveInactive, "dead"))
+		if err := m.RemoveUnit(t.Context(), name); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Reload(t.Context()); err != nil {
+			t.Fatalf("round %d: Reload with one link that cannot be undone: %v", round, err)
+		}
+		if _, err := os.Lstat(filepath.Join(linkDir(um), name)); !os.IsNotExist(err) {
+			t.Errorf("round %d: link of removed %s still there (%v)", round, name, err)
+		}
 	}
 }
