@@ -289,3 +289,63 @@ func TestReloadGoesOnWhenAnUnlinkKeepsFailing(t *testing.T) {
 		}
 	}
 }
+
+// TestFrozenManagerWithFullSocket checks that calls stay bounded once a
+// frozen manager has stopped reading, so that fleet's writes fill the socket:
+// writing to it blocks, and the call timeout must cover that too.
+func TestFrozenManagerWithFullSocket(t *testing.T) {
+	t.Parallel()
+	um := systemdtest.New(t, systemdtest.Options{Name: "fullsock"})
+	const callTimeout = time.Second
+	m := open(t, um, func(c *systemd.Config) { c.CallTimeout = callTimeout; c.ReconnectMax = 100 * time.Millisecond })
+	// Files with long names make every Units call a large message.
+	for i := range 300 {
+		name := fmt.Sprintf("%0240d.service", i)
+		if err := os.WriteFile(filepath.Join(m.Config().UnitDir, name), []byte("[Service]\nExecStart=/bin/sleep 600\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Units(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := um.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			if err := um.Thaw(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(thaw)
+	bound := 5 * callTimeout
+	for i := range 12 { // about 1 MB, more than a socket buffers
+		done := make(chan error, 1)
+		go func() { _, err := m.Units(context.Background()); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, core.ErrUnavailable) {
+				t.Fatalf("call %d: Units on a frozen manager = %v, want an error wrapping core.ErrUnavailable", i, err)
+			}
+		case <-time.After(bound):
+			thaw() // lets the blocked call return
+			t.Fatalf("call %d: Units on a frozen manager still blocked after %v", i, bound)
+		}
+	}
+	thaw()
+	// The manager answers again, on the same connection or a new one.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := m.Units(t.Context())
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Units after thaw: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -54,7 +54,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("systemd: create unit directory: %w", err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-	c, err := dial(dctx, cfg.Socket)
+	c, err := dial(dctx, cfg.Socket, cfg.CallTimeout)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%w (%w)", err, core.ErrUnavailable)
@@ -238,7 +238,7 @@ func (m *Manager) reconnect() *conn {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
-		c, err := dial(ctx, m.cfg.Socket)
+		c, err := dial(ctx, m.cfg.Socket, m.cfg.CallTimeout)
 		cancel()
 		if err == nil {
 			return c
