@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,40 +34,78 @@ func linkDir(um *systemdtest.UserManager) string {
 	return filepath.Join(um.RuntimeDir(), "systemd", "user")
 }
 
-func TestFrozenManagerCallsFailUnavailable(t *testing.T) {
-	t.Parallel()
-	um := systemdtest.New(t, systemdtest.Options{Name: "frozen"})
-	// Long enough for a daemon-reload on a busy machine (Open does one).
-	const callTimeout = time.Second
-	m := open(t, um, func(c *systemd.Config) { c.CallTimeout = callTimeout })
-	install(t, m, "a.service", "[Service]\nExecStart=/bin/sleep 600\n")
-	install(t, m, "b.service", "[Service]\nExecStart=/bin/sleep 600\n")
-	if err := m.Start(t.Context(), "a.service"); err != nil {
-		t.Fatal(err)
+// openShort opens a Manager on um's unit directory dir with a short call
+// timeout, trying again while Open finds the (busy) manager unavailable, and
+// closes it when the test ends. It leaves units to the test's own manager,
+// which is stopped with them.
+func openShort(t *testing.T, um *systemdtest.UserManager, dir string, callTimeout time.Duration) *systemd.Manager {
+	t.Helper()
+	cfg := systemd.Config{Scope: systemd.ScopeUser, Socket: um.Socket(), UnitDir: dir, CallTimeout: callTimeout, ReconnectMax: 100 * time.Millisecond}
+	var m *systemd.Manager
+	retry(t, "Open", func() (err error) { m, err = systemd.Open(t.Context(), cfg); return err })
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// retry calls f until it succeeds, for at most 10 s, as long as it fails with
+// core.ErrUnavailable: how a test waits for a busy manager to answer in time.
+func retry(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, core.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	waitUnit(t, m, "a.service", active)
-	other := open(t, um, func(c *systemd.Config) { c.CallTimeout = callTimeout })
-	install(t, other, "c.service", "[Service]\nExecStart=/bin/sleep 600\n")
-	if err := other.RemoveUnit(t.Context(), "c.service"); err != nil {
-		t.Fatal(err) // its unlink is queued for Reload or Close
-	}
+}
+
+// freeze stops um until the returned thaw is called (at the latest when the
+// test ends).
+func freeze(t *testing.T, um *systemdtest.UserManager) (thaw func()) {
+	t.Helper()
 	if err := um.Freeze(); err != nil {
 		t.Fatal(err)
 	}
-	thawed := false
-	thaw := func() {
-		if !thawed {
-			thawed = true
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
 			if err := um.Thaw(); err != nil {
 				t.Error(err)
 			}
-		}
+		})
 	}
 	t.Cleanup(thaw)
+	return thaw
+}
+
+func TestFrozenManagerCallsFailUnavailable(t *testing.T) {
+	t.Parallel()
+	um := systemdtest.New(t, systemdtest.Options{Name: "frozen"})
+	setup := open(t, um, nil) // default call timeout: setup never times out
+	dir := setup.Config().UnitDir
+	install(t, setup, "a.service", "[Service]\nExecStart=/bin/sleep 600\n")
+	install(t, setup, "b.service", "[Service]\nExecStart=/bin/sleep 600\n")
+	if err := setup.Start(t.Context(), "a.service"); err != nil {
+		t.Fatal(err)
+	}
+	waitUnit(t, setup, "a.service", active)
+	const callTimeout = 500 * time.Millisecond
+	m := openShort(t, um, dir, callTimeout)
+	other := openShort(t, um, filepath.Join(um.RuntimeDir(), "fleet", "other"), callTimeout)
+	retry(t, "WriteUnit", func() error {
+		return other.WriteUnit(t.Context(), "c.service", []byte("[Service]\nExecStart=/bin/sleep 600\n"))
+	})
+	retry(t, "RemoveUnit", func() error { return other.RemoveUnit(t.Context(), "c.service") }) // its unlink waits for Reload or Close
+	thaw := freeze(t, um)
 	// Every call gives up after CallTimeout with an error the agent treats as
-	// "unavailable, retry later", as it treats an unreachable etcd.
-	bound := 5 * callTimeout
-	for op, call := range map[string]func(ctx context.Context) error{
+	// "unavailable, retry later", as it treats an unreachable etcd. The calls
+	// run at once: each is bounded on its own.
+	calls := map[string]func(ctx context.Context) error{
 		"Units":      func(ctx context.Context) error { _, err := m.Units(ctx); return err },
 		"Start":      func(ctx context.Context) error { return m.Start(ctx, "b.service") },
 		"Stop":       func(ctx context.Context) error { return m.Stop(ctx, "a.service") },
@@ -76,35 +115,53 @@ func TestFrozenManagerCallsFailUnavailable(t *testing.T) {
 			return m.WriteUnit(ctx, "new.service", []byte("[Service]\nExecStart=/bin/true\n"))
 		},
 		"Open": func(ctx context.Context) error {
-			m2, err := systemd.Open(ctx, systemd.Config{Scope: systemd.ScopeUser, Socket: um.Socket(), UnitDir: m.Config().UnitDir, CallTimeout: callTimeout})
+			m2, err := systemd.Open(ctx, systemd.Config{Scope: systemd.ScopeUser, Socket: um.Socket(), UnitDir: dir, CallTimeout: callTimeout})
 			if err == nil {
 				m2.Close()
 			}
 			return err
 		},
 		"Close": func(context.Context) error { return other.Close() },
-	} {
-		t0 := time.Now()
-		err := call(t.Context())
-		if took := time.Since(t0); took > bound {
-			t.Errorf("%s on a frozen manager took %v, want at most %v", op, took, bound)
-		}
-		if !errors.Is(err, core.ErrUnavailable) {
-			t.Errorf("%s on a frozen manager = %v, want an error wrapping core.ErrUnavailable", op, err)
+	}
+	type result struct {
+		op   string
+		err  error
+		took time.Duration
+	}
+	results := make(chan result, len(calls))
+	for op, call := range calls {
+		go func() {
+			t0 := time.Now()
+			err := call(context.Background())
+			results <- result{op, err, time.Since(t0)}
+		}()
+	}
+	bound := 10 * callTimeout
+	timeout := time.After(bound + time.Second)
+	for range calls {
+		select {
+		case r := <-results:
+			if r.took > bound {
+				t.Errorf("%s on a frozen manager took %v, want at most %v", r.op, r.took, bound)
+			}
+			if !errors.Is(r.err, core.ErrUnavailable) {
+				t.Errorf("%s on a frozen manager = %v, want an error wrapping core.ErrUnavailable", r.op, r.err)
+			}
+		case <-timeout:
+			thaw() // lets the blocked calls return
+			t.Fatalf("calls on a frozen manager still blocked after %v", bound)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(m.Config().UnitDir, "a.service")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "a.service")); err != nil {
 		t.Errorf("RemoveUnit that could not stop the unit removed its file: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(m.Config().UnitDir, "new.service")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, "new.service")); !os.IsNotExist(err) {
 		t.Errorf("WriteUnit that could not link left its file (%v)", err)
 	}
-	// Thawed, the manager answers again on the same connection.
+	// Thawed, the manager answers again.
 	thaw()
 	waitUnit(t, m, "a.service", active)
-	if err := m.Start(t.Context(), "b.service"); err != nil {
-		t.Fatalf("Start after thaw: %v", err)
-	}
+	retry(t, "Start after thaw", func() error { return m.Start(t.Context(), "b.service") })
 	waitUnit(t, m, "b.service", active)
 }
 
@@ -296,8 +353,8 @@ func TestReloadGoesOnWhenAnUnlinkKeepsFailing(t *testing.T) {
 func TestFrozenManagerWithFullSocket(t *testing.T) {
 	t.Parallel()
 	um := systemdtest.New(t, systemdtest.Options{Name: "fullsock"})
-	const callTimeout = time.Second
-	m := open(t, um, func(c *systemd.Config) { c.CallTimeout = callTimeout; c.ReconnectMax = 100 * time.Millisecond })
+	const callTimeout = 500 * time.Millisecond
+	m := openShort(t, um, filepath.Join(um.RuntimeDir(), "fleet", "units"), callTimeout)
 	// Files with long names make every Units call a large message.
 	for i := range 300 {
 		name := fmt.Sprintf("%0240d.service", i)
@@ -305,23 +362,9 @@ func TestFrozenManagerWithFullSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := m.Units(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := um.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	thaw := func() {
-		if !thawed {
-			thawed = true
-			if err := um.Thaw(); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	t.Cleanup(thaw)
-	bound := 5 * callTimeout
+	retry(t, "Units", func() error { _, err := m.Units(t.Context()); return err })
+	thaw := freeze(t, um)
+	bound := 10 * callTimeout
 	for i := range 12 { // about 1 MB, more than a socket buffers
 		done := make(chan error, 1)
 		go func() { _, err := m.Units(context.Background()); done <- err }()
@@ -337,15 +380,5 @@ func TestFrozenManagerWithFullSocket(t *testing.T) {
 	}
 	thaw()
 	// The manager answers again, on the same connection or a new one.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := m.Units(t.Context())
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Units after thaw: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	retry(t, "Units after thaw", func() error { _, err := m.Units(t.Context()); return err })
 }

@@ -187,7 +187,7 @@ func TestRemoveUnitDoesNotWaitLongForAStop(t *testing.T) {
 	// trap: the unit says when SIGTERM is ignored by creating a file. An
 	// ignored signal stays ignored across exec.
 	ready := filepath.Join(t.TempDir(), "ready")
-	install(t, m, "slow.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; touch %s; exec sleep 600'\nTimeoutStopSec=3\n", ready))
+	install(t, m, "slow.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; touch %s; exec sleep 600'\nTimeoutStopSec=1\n", ready))
 	if err := m.Start(t.Context(), "slow.service"); err != nil {
 		t.Fatal(err)
 	}

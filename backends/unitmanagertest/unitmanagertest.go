@@ -40,7 +40,10 @@ var (
 	toggler = []byte("[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nExecStart=/bin/sleep 3600\n")
 )
 
-// Run runs every conformance test against managers made by newInstance (once per subtest).
+// Run runs every conformance test against managers made by newInstance (once
+// per subtest). The subtests run in parallel: newInstance must be safe to call
+// concurrently, and the tests use distinct unit names, so instances may share
+// one systemd manager.
 func Run(t *testing.T, newInstance func(t *testing.T) Instance) {
 	tests := []struct {
 		name string
@@ -67,6 +70,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			inst := newInstance(t)
 			if inst.Manager == nil || inst.Settle == nil {
 				t.Fatal("newInstance returned an Instance without Manager or Settle")
