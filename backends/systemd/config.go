@@ -55,9 +55,12 @@ type Config struct {
 	// ($XDG_RUNTIME_DIR/systemd/user). Open reads it to find the links of units
 	// removed before a crash; fleet never writes there itself.
 	LinkDir string
-	// CallTimeout bounds each D-Bus call, on top of the caller's context. A
-	// call that gets no answer within it fails with an error wrapping
-	// core.ErrUnavailable, as when the manager cannot be reached.
+	// CallTimeout bounds each D-Bus call, on top of the caller's context,
+	// and each write to the manager's socket. A call that gets no answer
+	// within it fails with an error wrapping core.ErrUnavailable, as when the
+	// manager cannot be reached; a write that cannot finish within it (a hung
+	// manager stopped reading) also drops the connection, which is then
+	// re-established in the background.
 	CallTimeout time.Duration
 	// JobTimeout bounds how long a queued start or stop job is watched, and how
 	// long RemoveUnit waits for its stop job.
