@@ -66,7 +66,8 @@
 //
 // SetFaults sets conditions (Faults): start jobs that fail, jobs that never
 // complete, units that crash at a given virtual time, files that fail to
-// load, and calls that return an error (such as a D-Bus error). Events are
+// load, calls that return an error (such as a D-Bus error), and a frozen
+// manager (every call fails as unavailable and nothing progresses). Events are
 // methods: Crash kills a unit's main process now, StopBehindBack stops a unit
 // as a person with systemctl would, and Restart restarts the manager: every
 // unit stops, runtime state is lost, files in fleet's directory are loaded

@@ -45,6 +45,13 @@ type Faults struct {
 	// is "" for Reload and Units. It runs with the Manager locked, so it must
 	// not call the Manager.
 	CallError func(op Op, unit string) error
+	// Frozen models a hung manager (a stopped process): every call fails at
+	// once and changes nothing, with an error wrapping core.ErrUnavailable
+	// and context.DeadlineExceeded, as the real backend's calls fail after
+	// their call timeout; and nothing progresses (NextDeadline reports none).
+	// Jobs, restarts and crashes that fell due meanwhile happen once the
+	// fault is lifted, at their own times.
+	Frozen bool
 }
 
 // SetFaults replaces the injected faults. The maps are copied. Units that
@@ -59,6 +66,7 @@ func (m *Manager) SetFaults(f Faults) {
 		CrashAt:    maps.Clone(f.CrashAt),
 		LoadError:  maps.Clone(f.LoadError),
 		CallError:  f.CallError,
+		Frozen:     f.Frozen,
 	}
 }
 

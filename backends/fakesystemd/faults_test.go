@@ -1,6 +1,7 @@
 package fakesystemd_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -229,5 +230,38 @@ func TestInvalidNames(t *testing.T) {
 	}
 	if list := e.statuses(); len(list) != 0 {
 		t.Fatalf("Units after refused writes = %v, want none", list)
+	}
+}
+
+func TestFaultFrozen(t *testing.T) {
+	e := newEnv(t)
+	e.install(map[string]string{"a.service": sleeper, "b.service": sleeper})
+	e.start("a.service") // its job completes after the thaw
+	e.m.SetFaults(fakesystemd.Faults{Frozen: true})
+	ctx := t.Context()
+	for op, err := range map[string]error{
+		"WriteUnit":  e.m.WriteUnit(ctx, "c.service", []byte(sleeper)),
+		"RemoveUnit": e.m.RemoveUnit(ctx, "b.service"),
+		"Reload":     e.m.Reload(ctx),
+		"Start":      e.m.Start(ctx, "b.service"),
+		"Stop":       e.m.Stop(ctx, "a.service"),
+		"Units":      func() error { _, err := e.m.Units(ctx); return err }(),
+	} {
+		if !errors.Is(err, core.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s on a frozen manager = %v, want an error wrapping core.ErrUnavailable and context.DeadlineExceeded", op, err)
+		}
+	}
+	e.clock.Advance(time.Hour)
+	if at, ok := e.m.NextDeadline(); ok {
+		t.Fatalf("NextDeadline of a frozen manager = %v, want none (nothing progresses)", at)
+	}
+	if e.m.Step() {
+		t.Fatal("Step changed a frozen manager")
+	}
+	e.m.SetFaults(fakesystemd.Faults{})
+	e.expect(0, "a.service", "loaded/active/running")
+	e.expect(0, "b.service", "loaded/inactive/dead")
+	if got := e.state("c.service"); got != "absent" {
+		t.Fatalf("c.service, written while frozen: %s, want absent", got)
 	}
 }

@@ -56,10 +56,13 @@ func New(clock core.Clock, opts ...Option) *Manager {
 	return m
 }
 
-// lock takes the mutex and applies the transitions due by the clock's time.
+// lock takes the mutex and applies the transitions due by the clock's time,
+// unless the manager is frozen.
 func (m *Manager) lock() {
 	m.mu.Lock()
-	m.advance(m.clock.Now())
+	if !m.faults.Frozen {
+		m.advance(m.clock.Now())
+	}
 }
 
 // unlock tells subscribers about changes and releases the mutex.
@@ -81,6 +84,9 @@ func (m *Manager) enter(ctx context.Context, op Op, name string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fakesystemd: %s %s: %w", op, name, err)
 	}
+	if m.faults.Frozen {
+		return fmt.Errorf("fakesystemd: %s %s: manager frozen, no answer: %w (%w)", op, name, core.ErrUnavailable, context.DeadlineExceeded)
+	}
 	if m.faults.CallError != nil {
 		if err := m.faults.CallError(op, name); err != nil {
 			return fmt.Errorf("fakesystemd: %s %s: %w", op, name, err)
@@ -89,9 +95,18 @@ func (m *Manager) enter(ctx context.Context, op Op, name string) error {
 	return nil
 }
 
+// MaxUnitNameLength is the longest unit name systemd accepts, in bytes, one
+// less than fleet's core.MaxUnitNameLength; longer names are refused as the
+// real backend refuses them.
+const MaxUnitNameLength = 255
+
 // validName checks a unit name before anything is looked up or written.
 func validName(op Op, name string) error {
-	if err := core.ValidateName(name); err != nil {
+	err := core.ValidateName(name)
+	if err == nil && len(name) > MaxUnitNameLength {
+		err = &core.NameError{Name: name, Reason: fmt.Sprintf("name is %d bytes, longer than systemd's limit of %d", len(name), MaxUnitNameLength)}
+	}
+	if err != nil {
 		return fmt.Errorf("fakesystemd: %s: %w", op, err)
 	}
 	return nil
@@ -314,6 +329,9 @@ func (m *Manager) Step() bool {
 func (m *Manager) NextDeadline() (time.Time, bool) {
 	m.lock()
 	defer m.unlock()
+	if m.faults.Frozen {
+		return time.Time{}, false
+	}
 	_, at, kind := m.next()
 	return at, kind != noEvent
 }

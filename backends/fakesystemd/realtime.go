@@ -91,3 +91,10 @@ func (r *RealTime) Stop(ctx context.Context, name string) error {
 	defer r.wake()
 	return r.Manager.Stop(ctx, name)
 }
+
+// SetFaults is Manager.SetFaults, then a wake-up of Run (lifting Frozen may
+// leave transitions due).
+func (r *RealTime) SetFaults(f Faults) {
+	defer r.wake()
+	r.Manager.SetFaults(f)
+}

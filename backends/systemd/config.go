@@ -26,6 +26,8 @@ const (
 	SystemSocket = "/run/systemd/private"
 	// SystemUnitDir is fleet's unit directory for the system manager.
 	SystemUnitDir = "/run/fleet/units"
+	// SystemLinkDir is where the system manager keeps runtime links.
+	SystemLinkDir = "/run/systemd/system"
 
 	DefaultCallTimeout    = 30 * time.Second
 	DefaultJobTimeout     = 5 * time.Minute
@@ -47,7 +49,18 @@ type Config struct {
 	// /run/fleet/units for the system manager, $XDG_RUNTIME_DIR/fleet/units for a
 	// user manager. It must not be one of the manager's own unit directories.
 	UnitDir string
-	// CallTimeout bounds each D-Bus call, on top of the caller's context.
+	// LinkDir is where the manager puts the runtime links that fleet makes to
+	// its files (and the .wants links of units it enables): /run/systemd/system
+	// for the system manager, "user" next to the socket for a user manager
+	// ($XDG_RUNTIME_DIR/systemd/user). Open reads it to find the links of units
+	// removed before a crash; fleet never writes there itself.
+	LinkDir string
+	// CallTimeout bounds each D-Bus call, on top of the caller's context,
+	// and each write to the manager's socket. A call that gets no answer
+	// within it fails with an error wrapping core.ErrUnavailable, as when the
+	// manager cannot be reached; a write that cannot finish within it (a hung
+	// manager stopped reading) also drops the connection, which is then
+	// re-established in the background.
 	CallTimeout time.Duration
 	// JobTimeout bounds how long a queued start or stop job is watched, and how
 	// long RemoveUnit waits for its stop job.
@@ -85,6 +98,9 @@ func (c Config) resolve() (Config, error) {
 		if c.UnitDir == "" {
 			c.UnitDir = SystemUnitDir
 		}
+		if c.LinkDir == "" {
+			c.LinkDir = SystemLinkDir
+		}
 	case ScopeUser:
 		rt := os.Getenv("XDG_RUNTIME_DIR")
 		if (c.Socket == "" || c.UnitDir == "") && rt == "" {
@@ -96,13 +112,19 @@ func (c Config) resolve() (Config, error) {
 		if c.UnitDir == "" {
 			c.UnitDir = filepath.Join(rt, "fleet", "units")
 		}
+		if c.LinkDir == "" {
+			c.LinkDir = filepath.Join(filepath.Dir(c.Socket), "user")
+		}
 	default:
 		return c, fmt.Errorf("systemd: unknown scope %q (want %q or %q)", c.Scope, ScopeSystem, ScopeUser)
 	}
 	if !filepath.IsAbs(c.UnitDir) {
 		return c, fmt.Errorf("systemd: unit directory %q is not an absolute path", c.UnitDir)
 	}
-	c.UnitDir = filepath.Clean(c.UnitDir)
+	if !filepath.IsAbs(c.LinkDir) {
+		return c, fmt.Errorf("systemd: link directory %q is not an absolute path", c.LinkDir)
+	}
+	c.UnitDir, c.LinkDir = filepath.Clean(c.UnitDir), filepath.Clean(c.LinkDir)
 	c.CallTimeout = orDefault(c.CallTimeout, DefaultCallTimeout)
 	c.JobTimeout = orDefault(c.JobTimeout, DefaultJobTimeout)
 	c.StopWait = min(orDefault(c.StopWait, DefaultStopWait), c.JobTimeout)

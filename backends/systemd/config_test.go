@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,8 +23,8 @@ func TestResolveUserDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Socket != "/run/user/1000/systemd/private" || c.UnitDir != "/run/user/1000/fleet/units" {
-		t.Fatalf("user defaults: socket %q, unit dir %q", c.Socket, c.UnitDir)
+	if c.Socket != "/run/user/1000/systemd/private" || c.UnitDir != "/run/user/1000/fleet/units" || c.LinkDir != "/run/user/1000/systemd/user" {
+		t.Fatalf("user defaults: socket %q, unit dir %q, link dir %q", c.Socket, c.UnitDir, c.LinkDir)
 	}
 	if c.CallTimeout != DefaultCallTimeout || c.JobTimeout != DefaultJobTimeout || c.Logger == nil {
 		t.Fatalf("defaults not filled in: %+v", c)
@@ -34,8 +36,8 @@ func TestResolveSystemDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Socket != SystemSocket || c.UnitDir != SystemUnitDir {
-		t.Fatalf("system defaults: socket %q, unit dir %q", c.Socket, c.UnitDir)
+	if c.Socket != SystemSocket || c.UnitDir != SystemUnitDir || c.LinkDir != SystemLinkDir {
+		t.Fatalf("system defaults: socket %q, unit dir %q, link dir %q", c.Socket, c.UnitDir, c.LinkDir)
 	}
 }
 
@@ -69,6 +71,7 @@ func TestResolveRejects(t *testing.T) {
 		{Scope: ScopeUser},
 		{Scope: "session"},
 		{Scope: ScopeSystem, UnitDir: "relative/units"},
+		{Scope: ScopeSystem, LinkDir: "relative/links"},
 	} {
 		if _, err := c.resolve(); err == nil {
 			t.Errorf("resolve(%+v) succeeded", c)
@@ -165,5 +168,78 @@ func TestOpenIsBounded(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Open took %v with a 200ms context", d)
+	}
+}
+
+func TestDanglingLinks(t *testing.T) {
+	root := t.TempDir()
+	d := unitDir{path: filepath.Join(root, "units")}
+	links := filepath.Join(root, "links")
+	if names, err := d.danglingLinks(links); err != nil || len(names) != 0 {
+		t.Fatalf("danglingLinks of a missing directory = %v, %v; want none", names, err)
+	}
+	if err := d.write("kept.service", []byte("K")); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"kept.service":                      filepath.Join(d.path, "kept.service"),
+		"gone.service":                      filepath.Join(d.path, "gone.service"),
+		"default.target.wants/gone.service": filepath.Join(d.path, "gone.service"),
+		"default.target.wants/w.service":    filepath.Join(d.path, "w.service"),
+		"rel.service":                       "../units/rel.service",
+		"elsewhere.service":                 filepath.Join(root, "other", "elsewhere.service"),
+		"a/b/deep.service":                  filepath.Join(d.path, "deep.service"),
+		".fleet-1.tmp":                      filepath.Join(d.path, ".fleet-1.tmp"),
+	} {
+		p := filepath.Join(links, link)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := d.danglingLinks(links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"gone.service", "rel.service", "w.service"}; !slices.Equal(names, want) {
+		t.Fatalf("danglingLinks = %q, want %q", names, want)
+	}
+}
+
+func TestRemoveTemps(t *testing.T) {
+	d := unitDir{path: t.TempDir()}
+	for _, name := range []string{".fleet-1.tmp", ".fleet-abc.tmp", "a.service", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(d.path, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.removeTemps(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"a.service", "notes.txt"}; !slices.Equal(left, want) {
+		t.Fatalf("after removeTemps: %q, want %q", left, want)
+	}
+}
+
+func TestNameLengthLimit(t *testing.T) {
+	d := unitDir{path: "/run/fleet/units"}
+	name := func(n int) string { return strings.Repeat("a", n-len(".service")) + ".service" }
+	if _, err := d.file(name(MaxUnitNameLength)); err != nil {
+		t.Fatalf("a %d-byte name: %v", MaxUnitNameLength, err)
+	}
+	_, err := d.file(name(MaxUnitNameLength + 1))
+	var ne *core.NameError
+	if !errors.As(err, &ne) || !strings.Contains(err.Error(), "limit of 255") {
+		t.Fatalf("a %d-byte name: %v, want a *core.NameError naming systemd's limit", MaxUnitNameLength+1, err)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
+	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
@@ -34,9 +36,10 @@ type conn struct {
 }
 
 // dial connects to the private socket. It is bounded by ctx; the connection
-// itself lives until close is called or the manager drops it.
-func dial(ctx context.Context, socket string) (*conn, error) {
-	bus, err := dialPrivate(ctx, socket)
+// itself lives until close is called, the manager drops it, or a write to it
+// takes longer than writeTimeout.
+func dial(ctx context.Context, socket string, writeTimeout time.Duration) (*conn, error) {
+	bus, err := dialPrivate(ctx, socket, writeTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("systemd: connect to %s: %w", socket, err)
 	}
@@ -74,10 +77,17 @@ func dial(ctx context.Context, socket string) (*conn, error) {
 
 // dialPrivate opens one godbus connection to a private systemd socket: EXTERNAL
 // authentication with the numeric uid, and no Hello (there is no bus daemon).
-// The connection outlives ctx, which bounds only the handshake.
-func dialPrivate(ctx context.Context, socket string) (*dbus.Conn, error) {
-	c, err := dbus.Dial("unix:path=" + dbus.EscapeBusAddressValue(socket))
+// The connection outlives ctx, which bounds only the handshake; every write on
+// it must complete within writeTimeout (see deadlineConn).
+func dialPrivate(ctx context.Context, socket string, writeTimeout time.Duration) (*dbus.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
+		return nil, err
+	}
+	c, err := dbus.NewConn(deadlineConn{Conn: nc, timeout: writeTimeout})
+	if err != nil {
+		nc.Close()
 		return nil, err
 	}
 	auth := make(chan error, 1)
@@ -94,6 +104,29 @@ func dialPrivate(ctx context.Context, socket string) (*dbus.Conn, error) {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	return c, nil
+}
+
+// deadlineConn is the socket under a godbus connection. godbus writes a
+// message without a context, holding a lock that every other call and Close
+// also take: once a hung manager stops reading and the socket's buffer is
+// full, one write would block them all for as long as it hangs. So every
+// write must complete within timeout; if it does not, the socket is closed (a
+// message cut short leaves the stream unusable), the call fails, and the
+// Manager reconnects as after any dropped connection.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c deadlineConn) Write(p []byte) (int, error) {
+	if err := c.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.Conn.Close()
+	}
+	return n, err
 }
 
 // subscribe asks the manager for unit signals. Direct connections get them
@@ -119,12 +152,17 @@ func (c *conn) alive() bool {
 	}
 }
 
-// wrapCallErr adds context to a failed D-Bus call and marks it ErrUnavailable
-// when the connection is gone, so that callers can retry later.
-func (c *conn) wrapCallErr(err error, format string, args ...any) error {
+// wrapCallErr adds context to a failed D-Bus call and marks it
+// core.ErrUnavailable when the manager could not be reached: the connection is
+// gone (or a write to it timed out, which closes it), or the call got no answer within CallTimeout while the caller's ctx
+// was still live (a hung manager). Callers can retry those later.
+func (c *conn) wrapCallErr(ctx context.Context, err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	if !c.alive() || errors.Is(err, dbus.ErrClosed) {
+	switch {
+	case !c.alive() || errors.Is(err, dbus.ErrClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("systemd: %s: %w (%w)", msg, core.ErrUnavailable, err)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return fmt.Errorf("systemd: %s: no answer within the call timeout, manager hung?: %w (%w)", msg, core.ErrUnavailable, err)
 	}
 	return fmt.Errorf("systemd: %s: %w", msg, err)
 }

@@ -10,6 +10,15 @@
 // restarts or the connection drops, Manager reconnects in the background with
 // bounded backoff and wakes Notify so the caller lists again.
 //
+// Every D-Bus call is bounded by Config.CallTimeout; a call the manager does
+// not answer in time (a hung manager) fails with an error wrapping
+// core.ErrUnavailable, as one on a dropped connection does, so that the
+// agent retries it later as it retries an unreachable registry. Open repairs
+// what a fleetd that died mid-task left behind (temporary files, links of
+// removed units, files written but never reloaded), and Units reloads the
+// manager before it reports a unit whose loaded definition is older than its
+// file (NeedDaemonReload). Names longer than systemd's 255 bytes are refused.
+//
 //	mgr, err := systemd.Open(ctx, systemd.Config{Scope: systemd.ScopeUser})
 //	if err != nil { ... }
 //	defer mgr.Close()

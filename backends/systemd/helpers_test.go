@@ -155,3 +155,16 @@ func notified(ch <-chan struct{}, d time.Duration) bool {
 		return false
 	}
 }
+
+// waitFile polls until path exists or 10 s pass: how a unit's process tells a
+// test that it reached a given point.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for range 500 {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
+}

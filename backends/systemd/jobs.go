@@ -73,7 +73,7 @@ func (m *Manager) submit(ctx context.Context, c *conn, op jobOp, name string) (<
 		return nil, nil
 	}
 	if err != nil {
-		return nil, c.wrapCallErr(err, "%s %s", op, name)
+		return nil, c.wrapCallErr(ctx, err, "%s %s", op, name)
 	}
 	return result, nil
 }

@@ -27,9 +27,10 @@ type Manager struct {
 	tracked  map[string]struct{} // D-Bus object paths of the units in dir
 	trackGen uint64              // bumped by every track call
 	subs     map[chan struct{}]func() bool
-	unlinks  map[string]struct{} // removed units whose links the next Reload undoes
-	pending  int                 // jobs queued and not yet observed
-	idle     chan struct{}       // closed when pending drops to zero
+	unlinks  map[string]struct{}  // removed units whose links the next Reload undoes
+	loaded   map[string]core.Hash // file hashes as of this Manager's last daemon-reload
+	pending  int                  // jobs queued and not yet observed
+	idle     chan struct{}        // closed when pending drops to zero
 	closed   bool
 }
 
@@ -38,6 +39,12 @@ var _ core.UnitManager = (*Manager)(nil)
 // Open connects to the manager described by cfg, creates the unit directory if
 // needed and starts following the manager. The first connection must succeed
 // within ctx; later ones are retried in the background until Close.
+//
+// Open also finishes what a fleetd that died left half done, before any state
+// is reported: it removes temporary files of interrupted writes, links every
+// file in the directory again, undoes the links of units whose files are gone
+// (removed, but never unlinked), and reloads the manager, so that a file
+// written but never reloaded is what systemd runs.
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	cfg, err := cfg.resolve()
 	if err != nil {
@@ -47,7 +54,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("systemd: create unit directory: %w", err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-	c, err := dial(dctx, cfg.Socket)
+	c, err := dial(dctx, cfg.Socket, cfg.CallTimeout)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%w (%w)", err, core.ErrUnavailable)
@@ -57,21 +64,42 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		dir:     unitDir{path: cfg.UnitDir},
 		tracked: map[string]struct{}{},
 		unlinks: map[string]struct{}{},
+		loaded:  map[string]core.Hash{},
 		subs:    map[chan struct{}]func() bool{},
 		idle:    closedChan(),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	files, err := m.dir.list()
-	if err != nil {
+	if err := m.recover(ctx, c); err != nil {
+		m.cancel()
 		c.close()
-		return nil, fmt.Errorf("systemd: list unit directory: %w", err)
+		return nil, err
 	}
-	m.setTracked(files, 0)
-	m.relink(ctx, c, files)
 	m.setConn(c)
 	m.wg.Add(1)
 	go m.run(c)
 	return m, nil
+}
+
+// recover brings fleet's directory and the manager back in step after a
+// crash: see Open.
+func (m *Manager) recover(ctx context.Context, c *conn) error {
+	if err := m.dir.removeTemps(); err != nil {
+		return fmt.Errorf("systemd: remove stale temporary files: %w", err)
+	}
+	files, err := m.dir.list()
+	if err != nil {
+		return fmt.Errorf("systemd: list unit directory: %w", err)
+	}
+	m.setTracked(files, 0)
+	m.relink(ctx, c, files)
+	dangling, err := m.dir.danglingLinks(m.cfg.LinkDir)
+	if err != nil {
+		return fmt.Errorf("systemd: find links of removed units in %s: %w", m.cfg.LinkDir, err)
+	}
+	for _, name := range dangling {
+		m.dropLink(name)
+	}
+	return m.reload(ctx, c)
 }
 
 // relink links every file found in fleet's directory again (one call, plus one
@@ -100,12 +128,12 @@ func (m *Manager) relink(ctx context.Context, c *conn, files []unitFile) {
 	cctx, cancel := m.callCtx(ctx)
 	defer cancel()
 	if _, err := c.sd.LinkUnitFilesContext(cctx, paths, true, true); err != nil {
-		m.cfg.Logger.Warn("relinking fleet's unit files failed", "files", len(paths), "err", c.wrapCallErr(err, "link"))
+		m.cfg.Logger.Warn("relinking fleet's unit files failed", "files", len(paths), "err", c.wrapCallErr(ctx, err, "link"))
 		return
 	}
 	if len(install) > 0 {
 		if _, _, err := c.sd.EnableUnitFilesContext(cctx, install, true, true); err != nil {
-			m.cfg.Logger.Warn("re-enabling fleet's unit files failed", "files", len(install), "err", c.wrapCallErr(err, "enable"))
+			m.cfg.Logger.Warn("re-enabling fleet's unit files failed", "files", len(install), "err", c.wrapCallErr(ctx, err, "enable"))
 		}
 	}
 }
@@ -210,7 +238,7 @@ func (m *Manager) reconnect() *conn {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.CallTimeout)
-		c, err := dial(ctx, m.cfg.Socket)
+		c, err := dial(ctx, m.cfg.Socket, m.cfg.CallTimeout)
 		cancel()
 		if err == nil {
 			return c

@@ -2,14 +2,25 @@ package systemd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/fleet-rebuild/fleet/core"
 )
+
+// MaxUnitNameLength is the longest unit name systemd accepts, in bytes: its
+// UNIT_NAME_MAX less the terminating NUL, and the longest file name too.
+// Fleet's own limit, core.MaxUnitNameLength, is one byte more.
+const MaxUnitNameLength = 255
+
+// tempPattern names the temporary files of write; no unit name matches it.
+const tempPattern = ".fleet-*.tmp"
 
 // unitDir is the directory fleet owns. Every path it hands out is a valid unit
 // name joined to the directory, checked to stay inside it.
@@ -29,6 +40,9 @@ func (d unitDir) file(name string) (string, error) {
 	if err := core.ValidateName(name); err != nil {
 		return "", err
 	}
+	if len(name) > MaxUnitNameLength {
+		return "", &core.NameError{Name: name, Reason: fmt.Sprintf("name is %d bytes, longer than systemd's limit of %d", len(name), MaxUnitNameLength)}
+	}
 	p := filepath.Join(d.path, name)
 	if filepath.Dir(p) != d.path || filepath.Base(p) != name {
 		return "", &core.NameError{Name: name, Reason: "name would leave fleet's unit directory"}
@@ -46,7 +60,7 @@ func (d unitDir) write(name string, data []byte) error {
 	if err := os.MkdirAll(d.path, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(d.path, ".fleet-*.tmp")
+	tmp, err := os.CreateTemp(d.path, tempPattern)
 	if err != nil {
 		return err
 	}
@@ -138,4 +152,61 @@ func readNoFollow(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(f)
+}
+
+// removeTemps deletes the temporary files that writes cut short (by a crash)
+// left behind. Only the Manager that owns the directory writes there, so at
+// Open none is in use.
+func (d unitDir) removeTemps() error {
+	temps, err := filepath.Glob(filepath.Join(d.path, tempPattern))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range temps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// danglingLinks returns, sorted and without repeats, the names of the units
+// that have a link in linkDir or in one of its subdirectories (foo.target.wants
+// and the like) pointing to a file of this directory that no longer exists:
+// units removed whose links were never undone.
+func (d unitDir) danglingLinks(linkDir string) ([]string, error) {
+	var names []string
+	seen := map[string]bool{}
+	err := filepath.WalkDir(linkDir, func(p string, e fs.DirEntry, err error) error {
+		switch {
+		case err != nil && p == linkDir && errors.Is(err, fs.ErrNotExist):
+			return fs.SkipAll
+		case err != nil:
+			return err
+		case e.IsDir() && p != linkDir && filepath.Dir(p) != linkDir:
+			return fs.SkipDir
+		case e.Type()&fs.ModeSymlink == 0:
+			return nil
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		name := filepath.Base(target)
+		if filepath.Dir(target) != d.path || seen[name] || strings.HasPrefix(name, ".") {
+			return nil
+		}
+		if ok, err := d.has(name); err != nil || ok {
+			return nil // not a name fleet writes, or its file is there
+		}
+		seen[name] = true
+		names = append(names, name)
+		return nil
+	})
+	sort.Strings(names)
+	return names, err
 }

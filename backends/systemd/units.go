@@ -68,15 +68,15 @@ func (m *Manager) link(ctx context.Context, c *conn, name, path string, install 
 	cctx, cancel := m.callCtx(ctx)
 	defer cancel()
 	if _, err := c.sd.LinkUnitFilesContext(cctx, []string{path}, true, true); err != nil {
-		return c.wrapCallErr(err, "link %s", path)
+		return c.wrapCallErr(ctx, err, "link %s", path)
 	}
 	if !install {
 		return nil
 	}
 	if _, _, err := c.sd.EnableUnitFilesContext(cctx, []string{name}, true, true); err != nil {
-		err = c.wrapCallErr(err, "enable %s", name)
+		err = c.wrapCallErr(ctx, err, "enable %s", name)
 		if _, derr := c.sd.DisableUnitFilesContext(cctx, []string{name}, true); derr != nil {
-			err = errors.Join(err, c.wrapCallErr(derr, "undo link of %s", name))
+			err = errors.Join(err, c.wrapCallErr(ctx, derr, "undo link of %s", name))
 		}
 		return err
 	}
@@ -134,7 +134,7 @@ func (m *Manager) RemoveUnit(ctx context.Context, name string) error {
 	cctx, cancel := m.callCtx(ctx)
 	defer cancel()
 	if err := c.sd.ResetFailedUnitContext(cctx, name); err != nil && dbusErrorName(err) != errNoSuchUnit {
-		return fmt.Errorf("%w (unit file kept)", c.wrapCallErr(err, "reset-failed %s", name))
+		return fmt.Errorf("%w (unit file kept)", c.wrapCallErr(ctx, err, "reset-failed %s", name))
 	}
 	if err := m.dir.remove(name); err != nil {
 		return fmt.Errorf("systemd: remove unit file %s: %w", name, err)
@@ -191,7 +191,7 @@ func (m *Manager) unlinkRemoved(ctx context.Context, c *conn) error {
 	var errs []error
 	for _, n := range names {
 		if _, err := c.sd.DisableUnitFilesContext(cctx, []string{n}, true); err != nil && dbusErrorName(err) != errNoSuchUnit {
-			errs = append(errs, c.wrapCallErr(err, "disable %s", n))
+			errs = append(errs, c.wrapCallErr(ctx, err, "disable %s", n))
 			m.dropLink(n)
 		}
 	}
@@ -200,19 +200,38 @@ func (m *Manager) unlinkRemoved(ctx context.Context, c *conn) error {
 
 // Reload undoes the links of the units removed since the last Reload, then
 // makes the manager re-read every unit file (one daemon-reload; the caller
-// batches writes and removals before it).
+// batches writes and removals before it). A link that cannot be undone does
+// not hold the reload back: it is logged and tried again at the next Reload,
+// and Reload reports only whether the manager re-read the files.
 func (m *Manager) Reload(ctx context.Context) error {
 	c, err := m.current()
 	if err != nil {
 		return err
 	}
-	if err := m.unlinkRemoved(ctx, c); err != nil {
-		return err
+	return m.reload(ctx, c)
+}
+
+// reload is Reload on connection c. It remembers the hashes of the files the
+// manager re-read, for Units.
+func (m *Manager) reload(ctx context.Context, c *conn) error {
+	unlinkErr := m.unlinkRemoved(ctx, c)
+	files, err := m.dir.list()
+	if err != nil {
+		return errors.Join(fmt.Errorf("systemd: list %s: %w", m.dir.path, err), unlinkErr)
 	}
 	cctx, cancel := m.callCtx(ctx)
 	defer cancel()
 	if err := c.sd.ReloadContext(cctx); err != nil {
-		return c.wrapCallErr(err, "daemon-reload")
+		return errors.Join(c.wrapCallErr(ctx, err, "daemon-reload"), unlinkErr)
+	}
+	m.mu.Lock()
+	clear(m.loaded)
+	for _, f := range files {
+		m.loaded[f.name] = f.hash
+	}
+	m.mu.Unlock()
+	if unlinkErr != nil {
+		m.cfg.Logger.Warn("undoing links of removed units failed; reloaded anyway, the next Reload tries again", "err", unlinkErr)
 	}
 	return nil
 }
@@ -220,16 +239,36 @@ func (m *Manager) Reload(ctx context.Context) error {
 // Units lists every unit whose file is in fleet's directory, sorted by name,
 // with the hash of its file and its states from one ListUnitsByNames call. A
 // unit systemd does not know is reported with LoadState "not-found".
+//
+// A state is reported only for the file listed with it: if systemd holds an
+// older version of a fleet unit (NeedDaemonReload, as after a rewrite that was
+// not followed by a successful Reload, or an edit behind fleet's back), Units
+// reloads the manager first and lists again. Only units whose file changed
+// since this Manager's last reload are asked about, so this costs nothing
+// while nothing changed.
 func (m *Manager) Units(ctx context.Context) ([]core.UnitStatus, error) {
+	c, list, stale, err := m.list(ctx)
+	if err != nil || !stale {
+		return list, err
+	}
+	if err := m.reload(ctx, c); err != nil {
+		return nil, err
+	}
+	_, list, _, err = m.list(ctx)
+	return list, err
+}
+
+// list is one listing for Units; stale reports a unit that needs a reload.
+func (m *Manager) list(ctx context.Context) (*conn, []core.UnitStatus, bool, error) {
 	gen := m.trackedGen()
 	files, err := m.dir.list()
 	if err != nil {
-		return nil, fmt.Errorf("systemd: list %s: %w", m.dir.path, err)
+		return nil, nil, false, fmt.Errorf("systemd: list %s: %w", m.dir.path, err)
 	}
 	m.setTracked(files, gen)
 	out := make([]core.UnitStatus, len(files))
 	if len(files) == 0 {
-		return out, nil
+		return nil, out, false, nil
 	}
 	// A template is never a unit by itself, and naming one makes systemd refuse
 	// the whole ListUnitsByNames call: it is reported not-found without asking.
@@ -243,17 +282,17 @@ func (m *Manager) Units(ctx context.Context) ([]core.UnitStatus, error) {
 		}
 	}
 	if len(names) == 0 {
-		return out, nil
+		return nil, out, false, nil
 	}
 	c, err := m.current()
 	if err != nil {
-		return nil, err
+		return nil, nil, false, err
 	}
 	cctx, cancel := m.callCtx(ctx)
 	defer cancel()
 	states, err := c.sd.ListUnitsByNamesContext(cctx, names)
 	if err != nil {
-		return nil, c.wrapCallErr(err, "list %d units", len(names))
+		return nil, nil, false, c.wrapCallErr(ctx, err, "list %d units", len(names))
 	}
 	// systemd answers one entry per name, in order; an alias comes back under
 	// the name of the unit it points to, so pair by position when it can.
@@ -270,5 +309,34 @@ func (m *Manager) Units(ctx context.Context) ([]core.UnitStatus, error) {
 			out[i].LoadState, out[i].ActiveState, out[i].SubState = s.LoadState, s.ActiveState, s.SubState
 		}
 	}
-	return out, nil
+	stale, err := m.needReload(ctx, c, out)
+	return c, out, stale, err
+}
+
+// needReload asks systemd whether it holds an older version of a unit whose
+// file changed since this Manager's last reload (NeedDaemonReload). A unit
+// systemd has not loaded is not asked: it reads the file when it loads it.
+// Units whose loaded version is current are remembered as such.
+func (m *Manager) needReload(ctx context.Context, c *conn, list []core.UnitStatus) (bool, error) {
+	for _, s := range list {
+		m.mu.Lock()
+		h, ok := m.loaded[s.Name]
+		m.mu.Unlock()
+		if (ok && h == s.Hash) || s.LoadState == core.LoadNotFound || isTemplate(s.Name) {
+			continue
+		}
+		cctx, cancel := m.callCtx(ctx)
+		p, err := c.sd.GetUnitPropertyContext(cctx, s.Name, "NeedDaemonReload")
+		cancel()
+		if err != nil {
+			return false, c.wrapCallErr(ctx, err, "NeedDaemonReload of %s", s.Name)
+		}
+		if need, _ := p.Value.Value().(bool); need {
+			return true, nil
+		}
+		m.mu.Lock()
+		m.loaded[s.Name] = s.Hash
+		m.mu.Unlock()
+	}
+	return false, nil
 }

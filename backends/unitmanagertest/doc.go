@@ -26,6 +26,8 @@
 //
 // Every unit the suite writes is a real service unit that a systemd user
 // manager runs: a sleeper (/bin/sleep 3600), a crasher (/bin/false), a
-// sleeper with an [Install] section, and a service without ExecStart=, which
-// systemd refuses to load ("bad-setting").
+// sleeper with an [Install] section, a sleeper without a start limit (started
+// and stopped many times in a row), and a service without ExecStart=, which
+// systemd refuses to load ("bad-setting"). Names are checked up to systemd's
+// limit of 255 bytes (MaxNameLength): one byte more must be refused.
 package unitmanagertest

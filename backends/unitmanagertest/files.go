@@ -1,7 +1,10 @@
 package unitmanagertest
 
 import (
+	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fleet-rebuild/fleet/core"
@@ -202,4 +205,41 @@ func testInvalidNames(t *testing.T, inst Instance) {
 	if len(list) != 1 || list[0].Name != valid {
 		t.Fatalf("after refused writes Units = %v, want only %s", list, valid)
 	}
+}
+
+// MaxNameLength is the longest unit name systemd accepts, in bytes (its
+// UNIT_NAME_MAX less the terminating NUL). Fleet's own limit,
+// core.MaxUnitNameLength, is one byte more.
+const MaxNameLength = 255
+
+// testNameLength checks that a name of MaxNameLength bytes works end to end,
+// and that one byte more is refused up front with an error that says why.
+func testNameLength(t *testing.T, inst Instance) {
+	name := func(n int) string {
+		const prefix, suffix = "fleet-conformance-", ".service"
+		return prefix + strings.Repeat("n", n-len(prefix)-len(suffix)) + suffix
+	}
+	longest, tooLong := name(MaxNameLength), name(MaxNameLength+1)
+	installAndStart(t, inst, longest, sleeper)
+	ctx := t.Context()
+	for op, err := range map[string]error{
+		"WriteUnit":  inst.Manager.WriteUnit(ctx, tooLong, sleeper),
+		"Start":      inst.Manager.Start(ctx, tooLong),
+		"Stop":       inst.Manager.Stop(ctx, tooLong),
+		"RemoveUnit": inst.Manager.RemoveUnit(ctx, tooLong),
+	} {
+		var ne *core.NameError
+		if !errors.As(err, &ne) || !strings.Contains(err.Error(), strconv.Itoa(MaxNameLength)) {
+			t.Errorf("%s of a %d-byte name = %v; want a *core.NameError that names the limit of %d bytes",
+				op, len(tooLong), err, MaxNameLength)
+		}
+	}
+	list := units(t, inst)
+	if len(list) != 1 || list[0].Name != longest {
+		t.Fatalf("Units = %v, want only the %d-byte unit", list, MaxNameLength)
+	}
+	if err := inst.Manager.RemoveUnit(ctx, longest); err != nil {
+		t.Fatalf("RemoveUnit of the %d-byte unit: %v", MaxNameLength, err)
+	}
+	waitGone(t, inst, longest)
 }

@@ -88,3 +88,30 @@ func testRemoveFailed(t *testing.T, inst Instance) {
 		s, _ = find(t, inst, name)
 	}
 }
+
+// testRepeatedStartStop queues starts and stops of one unit back to back,
+// without waiting for any job, and checks that the last one wins each time.
+func testRepeatedStartStop(t *testing.T, inst Instance) {
+	const name = "fleet-conformance-toggle.service"
+	install(t, inst, name, toggler)
+	for round := range 3 {
+		for range 10 {
+			start(t, inst.Manager, name)
+			stop(t, inst.Manager, name)
+		}
+		start(t, inst.Manager, name)
+		waitState(t, inst, name, core.ActiveActive, "running")
+		for range 10 {
+			stop(t, inst.Manager, name)
+			start(t, inst.Manager, name)
+		}
+		stop(t, inst.Manager, name)
+		s := waitState(t, inst, name, core.ActiveInactive, "dead")
+		if s.Hash != core.HashBytes(toggler) {
+			t.Fatalf("round %d: %s: hash = %q, want %q", round, name, s.Hash, core.HashBytes(toggler))
+		}
+	}
+	if n := count(units(t, inst), name); n != 1 {
+		t.Fatalf("%s: listed %d times, want once", name, n)
+	}
+}

@@ -35,9 +35,15 @@ var (
 	// Type=bogus would not do: systemd 252 ignores it with a warning and loads
 	// the unit.)
 	badSetting = []byte("[Service]\nType=simple\n")
+	// toggler is sleeper without a start limit, so that it can be started
+	// many times in a row.
+	toggler = []byte("[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nExecStart=/bin/sleep 3600\n")
 )
 
-// Run runs every conformance test against managers made by newInstance (once per subtest).
+// Run runs every conformance test against managers made by newInstance (once
+// per subtest). The subtests run in parallel: newInstance must be safe to call
+// concurrently, and the tests use distinct unit names, so instances may share
+// one systemd manager.
 func Run(t *testing.T, newInstance func(t *testing.T) Instance) {
 	tests := []struct {
 		name string
@@ -51,17 +57,20 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance) {
 		{"InstallSectionLoads", testInstall},
 		{"BadSettingIsNotLoaded", testBadSetting},
 		{"InvalidNamesRejected", testInvalidNames},
+		{"NameLengthLimit", testNameLength},
 		{"StartRuns", testStart},
 		{"StopStops", testStop},
 		{"StopInactiveIsNoop", testStopInactive},
 		{"FailingUnitFails", testFailing},
 		{"RemoveUnitStopsAndForgets", testRemoveRunning},
 		{"RemoveUnitResetsFailed", testRemoveFailed},
+		{"RepeatedStartStop", testRepeatedStartStop},
 		{"NotifyAfterChange", testNotify},
 		{"NotifyClosesOnCancel", testNotifyCancel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			inst := newInstance(t)
 			if inst.Manager == nil || inst.Settle == nil {
 				t.Fatal("newInstance returned an Instance without Manager or Settle")

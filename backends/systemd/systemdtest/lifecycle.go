@@ -137,3 +137,31 @@ func ping(ctx context.Context, socket string) error {
 	var version string
 	return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, "org.freedesktop.systemd1.Manager", "Version").Store(&version)
 }
+
+// Freeze stops the manager process (SIGSTOP) without touching its units, as
+// a manager hung in a long operation: its socket still accepts connections,
+// but no call is answered until Thaw. A test that freezes a manager thaws it
+// before Stop, or Stop waits StopTimeout before killing it.
+func (um *UserManager) Freeze() error { return um.signal(syscall.SIGSTOP) }
+
+// Thaw lets a frozen manager run again (SIGCONT).
+func (um *UserManager) Thaw() error { return um.signal(syscall.SIGCONT) }
+
+// signal sends sig to the running manager process.
+func (um *UserManager) signal(sig syscall.Signal) error {
+	if err := um.live(); err != nil {
+		return err
+	}
+	um.mu.Lock()
+	proc, exited := um.proc, um.exited
+	um.mu.Unlock()
+	select {
+	case <-exited:
+		return errors.New("systemdtest: manager not running")
+	default:
+	}
+	if err := proc.Signal(sig); err != nil {
+		return fmt.Errorf("systemdtest: signal manager %d: %w", proc.Pid, err)
+	}
+	return nil
+}
