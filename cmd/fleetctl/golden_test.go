@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+
+	"github.com/fleet-rebuild/fleet/internal/fleetclient"
 )
 
 // TestGolden runs every script in testdata/ against a fresh three-machine
@@ -22,6 +25,8 @@ import (
 //	                        machine i (0-2; default: a machine outside the cluster);
 //	                        prints stdout, then stderr and the exit code
 //	chmod name=<path> mode=<octal>
+//	wait-state unit=<name> state=<state>   waits for a unit's current state
+//	settle                  waits until every unit is where its desired state says (see settled)
 func TestGolden(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		path, err := filepath.Abs(path)
@@ -34,15 +39,27 @@ func TestGolden(t *testing.T) {
 				t.Chdir(t.TempDir())
 				env := cl.driverEnv(driver)
 				datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-					return runDirective(t, env, d)
+					return runDirective(t, cl, env, d)
 				})
 			})
 		}
 	})
 }
 
-func runDirective(t *testing.T, env map[string]string, d *datadriven.TestData) string {
+func runDirective(t *testing.T, cl *cluster, env map[string]string, d *datadriven.TestData) string {
 	switch d.Cmd {
+	case "wait-state":
+		var unit, state string
+		d.ScanArgs(t, "unit", &unit)
+		d.ScanArgs(t, "state", &state)
+		cl.waitFor(t, unit+" "+state, func(c fleetclient.Client) bool {
+			u, err := c.Unit(context.Background(), unit)
+			return err == nil && u.CurrentState == state
+		})
+		return ""
+	case "settle":
+		cl.waitFor(t, "every unit settled", settled)
+		return ""
 	case "file":
 		var name string
 		d.ScanArgs(t, "name", &name)
@@ -85,4 +102,53 @@ func runDirective(t *testing.T, env map[string]string, d *datadriven.TestData) s
 	}
 	t.Fatalf("unknown directive %q", d.Cmd)
 	return ""
+}
+
+// settled reports whether every unit is where its desired state says: a
+// non-global unit in that current state, a global one reported by every
+// machine (or by none when inactive), and systemd on each machine reporting
+// it active when launched, inactive when loaded.
+func settled(c fleetclient.Client) bool {
+	ctx := context.Background()
+	units, err := c.Units(ctx)
+	if err != nil {
+		return false
+	}
+	sts, err := c.UnitStates(ctx)
+	if err != nil {
+		return false
+	}
+	desired := map[string]string{}
+	for _, u := range units {
+		desired[u.Name] = u.DesiredState
+	}
+	count := map[string]int{}
+	for _, s := range sts {
+		switch desired[s.Name] {
+		case "launched":
+			if s.SystemdActiveState != "active" {
+				return false
+			}
+		case "loaded":
+			if s.SystemdActiveState != "inactive" {
+				return false
+			}
+		}
+		count[s.Name]++
+	}
+	for _, u := range units {
+		switch {
+		case !isGlobal(u):
+			if u.CurrentState != u.DesiredState {
+				return false
+			}
+		case u.DesiredState == "inactive":
+			if count[u.Name] != 0 {
+				return false
+			}
+		case count[u.Name] != len(testMachines):
+			return false
+		}
+	}
+	return true
 }

@@ -88,17 +88,24 @@ func startCluster(t *testing.T) *cluster {
 		cl.daemons = append(cl.daemons, d)
 		cl.sockets = append(cl.sockets, cfg.APISocket)
 	}
+	cl.waitFor(t, "three machines listed", func(c fleetclient.Client) bool {
+		ms, err := c.Machines(context.Background())
+		return err == nil && len(ms) == len(testMachines)
+	})
+	return cl
+}
+
+// waitFor polls cond with a client on the cluster's registry until it
+// holds, failing the test after 20 s.
+func (cl *cluster) waitFor(t *testing.T, what string, cond func(fleetclient.Client) bool) {
+	t.Helper()
 	c, err := fleetclient.NewEtcd(context.Background(), fleetclient.EtcdConfig{
 		Client: etcd.ClientConfig{Endpoints: sharedEtcd.Endpoints()}, Prefix: cl.prefix, RequestTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	eventually(t, 20*time.Second, "three machines listed", func() bool {
-		ms, err := c.Machines(context.Background())
-		return err == nil && len(ms) == len(testMachines)
-	})
-	return cl
+	eventually(t, 20*time.Second, what, func() bool { return cond(c) })
 }
 
 // eventually polls cond until it holds, failing the test after limit.

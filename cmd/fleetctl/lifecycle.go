@@ -68,7 +68,8 @@ func (a *app) createAndSet(cmd *cobra.Command, args []string, replace bool, wo w
 	}
 	var changed []api.Unit
 	for _, u := range units {
-		if u.DesiredState == string(target) {
+		// Already there, or further (load does not stop a launched unit).
+		if u.DesiredState == string(target) || target == core.Loaded && u.DesiredState == string(core.Launched) {
 			continue
 		}
 		if err := c.SetTargetState(ctx, u.Name, string(target)); err != nil {

@@ -65,27 +65,42 @@ func readUnitFile(p string) (*localFile, error) {
 	return &localFile{path: p, file: uf}, nil
 }
 
-// findLocal looks for the file of unit name given as arg: the path itself,
+// unitFilePath is where the file of unit name given as arg is: the path
+// itself, or the mangled name next to it (arg "web" for web.service). It is
+// "" when neither exists.
+func unitFilePath(arg, name string) (string, error) {
+	for _, p := range []string{arg, filepath.Join(filepath.Dir(arg), name)} {
+		_, err := os.Stat(p)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("unable to read unit file: %w", err)
+		}
+	}
+	return "", nil
+}
+
+// findLocal looks for the file of unit name given as arg (see unitFilePath),
 // or for an instance its template next to it. It returns nil, nil when there
 // is no such file.
 func findLocal(arg, name string) (*localFile, error) {
-	if _, err := os.Stat(arg); err == nil {
-		return readUnitFile(arg)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("unable to read unit file: %w", err)
+	p, err := unitFilePath(arg, name)
+	if err != nil || p != "" {
+		if err != nil {
+			return nil, err
+		}
+		return readUnitFile(p)
 	}
 	un, err := core.ParseUnitName(name)
 	if err != nil || !un.IsInstance() {
 		return nil, err
 	}
-	tmpl := filepath.Join(filepath.Dir(arg), un.Template())
-	if _, err := os.Stat(tmpl); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("unable to read unit file: %w", err)
+	p, err = unitFilePath(filepath.Join(filepath.Dir(arg), un.Template()), un.Template())
+	if err != nil || p == "" {
+		return nil, err
 	}
-	return readUnitFile(tmpl)
+	return readUnitFile(p)
 }
 
 // creation is what creating one unit argument will do, decided before any
@@ -157,8 +172,12 @@ func (a *app) planCreate(ctx context.Context, c fleetclient.Client, arg, name st
 
 // newUnitOptions finds the contents of a unit not yet in the registry.
 func (a *app) newUnitOptions(ctx context.Context, c fleetclient.Client, arg, name string) ([]api.UnitOption, error) {
-	if _, err := os.Stat(arg); err == nil || !errors.Is(err, os.ErrNotExist) {
-		local, err := readUnitFile(arg)
+	p, err := unitFilePath(arg, name)
+	if err != nil {
+		return nil, err
+	}
+	if p != "" {
+		local, err := readUnitFile(p)
 		if err != nil {
 			return nil, err
 		}

@@ -39,6 +39,17 @@ machine's systemd, keeping them in the cluster (inactive).`,
 				return err
 			}
 			if !wo.noBlock {
+				// Inactive is decided when the unit is unscheduled; wait
+				// also until its machine no longer reports it.
+				var names []string
+				for _, u := range changed {
+					if !isGlobal(u) {
+						names = append(names, u.Name)
+					}
+				}
+				if err := a.waitGone(ctx, c, names, wo.attempts); err != nil {
+					return err
+				}
 				fmt.Fprintf(a.stderr, "Successfully unloaded units %v.\n", unitNamesOf(changed))
 			}
 			return nil
