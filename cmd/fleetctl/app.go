@@ -76,6 +76,9 @@ func exitCode(code int) error { return &exitError{code: code} }
 func (a *app) run(args []string) int {
 	defer a.closeClient()
 	root := a.newRootCmd()
+	if args == nil {
+		args = []string{} // cobra reads os.Args for nil
+	}
 	root.SetArgs(args)
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)

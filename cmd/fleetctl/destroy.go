@@ -23,7 +23,7 @@ any more.
 
 Destroyed units are impossible to start unless re-submitted.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkAttempts(wo); err != nil {
+			if err := checkAttempts(cmd, wo); err != nil {
 				return err
 			}
 			if len(args) == 0 {

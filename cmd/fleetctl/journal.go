@@ -44,7 +44,10 @@ other machines is not).`,
 			if o.sudo {
 				name, jargs = "sudo", append([]string{"journalctl"}, jargs...)
 			}
-			return a.onMachine(ctx, u, name, jargs...)
+			if err := a.checkHere(u); err != nil {
+				return err
+			}
+			return a.onMachine(ctx, name, jargs...)
 		},
 	}
 	fs := cmd.Flags()

@@ -19,10 +19,14 @@ func addWaitFlags(cmd *cobra.Command, o *waitOptions) {
 	cmd.Flags().IntVar(&o.attempts, "block-attempts", 0, "Wait until the units are in the requested state, polling up to this many times (about 2 s each) before giving up. 0 waits forever.")
 }
 
-// checkAttempts rejects a negative --block-attempts.
-func checkAttempts(o waitOptions) error {
+// checkAttempts rejects a negative --block-attempts, and --block-attempts
+// given with --no-block.
+func checkAttempts(cmd *cobra.Command, o waitOptions) error {
 	if o.attempts < 0 {
 		return fmt.Errorf("--block-attempts %d: must be 0 (wait forever) or more", o.attempts)
+	}
+	if o.noBlock && cmd.Flags().Changed("block-attempts") {
+		return errors.New("--no-block and --block-attempts cannot be used together")
 	}
 	return nil
 }
@@ -38,7 +42,7 @@ func (a *app) noUnits() error {
 // target of each unit not already desiring it, then wait for it unless
 // --no-block. It returns the units it changed, which start checks further.
 func (a *app) createAndSet(cmd *cobra.Command, args []string, replace bool, wo waitOptions, target core.JobState, verb string, replaceable ...string) ([]api.Unit, error) {
-	if err := checkAttempts(wo); err != nil {
+	if err := checkAttempts(cmd, wo); err != nil {
 		return nil, err
 	}
 	names, err := unitNames(args)

@@ -62,14 +62,19 @@ func (a *app) placedUnit(ctx context.Context, cmd *cobra.Command, arg, inactiveM
 	return u, nil
 }
 
-// onMachine runs a command on the unit's machine: here when it is this
-// machine, otherwise (over SSH) not supported yet. The command's exit code
-// becomes fleetctl's.
-func (a *app) onMachine(ctx context.Context, u api.Unit, name string, args ...string) error {
+// checkHere fails unless the unit's machine is this machine: running
+// commands on other machines (over SSH) is not supported yet.
+func (a *app) checkHere(u api.Unit) error {
 	if local := a.localMachineID(); local == "" || local != u.MachineID {
 		return errorf("Unit %s runs on machine %s, not this one (%s): running commands on other machines over SSH is not supported yet by this fleetctl",
 			u.Name, u.MachineID, orDash(local))
 	}
+	return nil
+}
+
+// onMachine runs a command on the unit's machine, which checkHere has
+// found to be this one. The command's exit code becomes fleetctl's.
+func (a *app) onMachine(ctx context.Context, name string, args ...string) error {
 	code, err := a.execLocal(ctx, name, args...)
 	if err != nil {
 		return fmt.Errorf("running %s: %w", name, err)

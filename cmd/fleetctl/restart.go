@@ -23,7 +23,7 @@ Restarting global units is not supported yet.`,
 			if len(args) == 0 {
 				return a.noUnits()
 			}
-			if err := checkAttempts(wo); err != nil {
+			if err := checkAttempts(cmd, wo); err != nil {
 				return err
 			}
 			names, err := unitNames(args)

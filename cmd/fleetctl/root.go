@@ -51,8 +51,6 @@ func (a *app) newRootCmd() *cobra.Command {
 		Version:       version.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          cobra.NoArgs,
-		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cobra.EnablePrefixMatching = true
 	root.SetVersionTemplate("fleetctl version {{.Version}}\n")
@@ -132,6 +130,9 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 	timeout := time.Duration(g.requestTimeout * float64(time.Second))
 	switch strings.ToLower(g.driver) {
 	case "api":
+		if !strings.Contains(g.endpoint, "://") {
+			return nil, fmt.Errorf("endpoint %q: URL scheme undefined", g.endpoint)
+		}
 		tlsConf, err := clientTLS(g)
 		if err != nil {
 			return nil, err

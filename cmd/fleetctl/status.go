@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fleet-rebuild/fleet/api"
 )
 
 func (a *app) newStatusCmd() *cobra.Command {
@@ -22,7 +24,8 @@ other machines is not).`,
 				return a.noUnits()
 			}
 			ctx := cmd.Context()
-			for i, arg := range args {
+			var units []api.Unit
+			for _, arg := range args {
 				u, err := a.placedUnit(ctx, cmd, arg, "loaded")
 				if err != nil {
 					return err
@@ -30,10 +33,16 @@ other machines is not).`,
 				if isGlobal(u) {
 					return errorf("Unable to show the status of global unit %s: not supported yet", u.Name)
 				}
+				if err := a.checkHere(u); err != nil {
+					return err
+				}
+				units = append(units, u)
+			}
+			for i, u := range units {
 				if i > 0 {
 					fmt.Fprintln(a.stdout)
 				}
-				if err := a.onMachine(ctx, u, "systemctl", "status", "-l", u.Name); err != nil {
+				if err := a.onMachine(ctx, "systemctl", "status", "-l", u.Name); err != nil {
 					return err
 				}
 			}

@@ -29,7 +29,7 @@ non-blocking.
 Stop a single unit:
 	fleetctl stop foo.service`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkAttempts(wo); err != nil {
+			if err := checkAttempts(cmd, wo); err != nil {
 				return err
 			}
 			c, units, ok, err := a.existing(cmd, args)

@@ -155,8 +155,8 @@ func (a *app) planCreate(ctx context.Context, c fleetclient.Client, arg, name st
 		case !slices.Contains(replaceable, existing.DesiredState):
 			fmt.Fprintf(a.stderr, "Warning: can not replace Unit(%s) in state '%s', use the appropriate command\n", name, existing.DesiredState)
 		default:
-			if _, err := core.PrepareUnit(name, local.file.Bytes()); err != nil {
-				return cr, fmt.Errorf("%s: %w", local.path, err)
+			if _, err := prepareLocal(name, local); err != nil {
+				return cr, err
 			}
 			cr.options, cr.replace = apiOptions(local.file.Options), true
 		}
@@ -209,11 +209,24 @@ func (a *app) newUnitOptions(ctx context.Context, c fleetclient.Client, arg, nam
 // checked validates a local file as unit name (the [X-Fleet] rules) and
 // returns its options.
 func checked(name string, local *localFile) ([]api.UnitOption, error) {
-	sub, err := core.PrepareUnit(name, local.file.Bytes())
+	sub, err := prepareLocal(name, local)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", local.path, err)
+		return nil, err
 	}
 	return apiOptions(sub.File.Options), nil
+}
+
+// prepareLocal checks a local file as unit name; an [X-Fleet] error names
+// the file.
+func prepareLocal(name string, local *localFile) (core.Submission, error) {
+	sub, err := core.PrepareUnit(name, local.file.Bytes())
+	var re *core.RequirementsError
+	if errors.As(err, &re) {
+		named := *re
+		named.Unit = local.path
+		return sub, &named
+	}
+	return sub, err
 }
 
 // applyCreates writes the plan and waits for each new or replaced unit to

@@ -17,7 +17,7 @@ func (a *app) newUnloadCmd() *cobra.Command {
 		Long: `Unload one or more units: stop them if they run and remove them from their
 machine's systemd, keeping them in the cluster (inactive).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkAttempts(wo); err != nil {
+			if err := checkAttempts(cmd, wo); err != nil {
 				return err
 			}
 			c, units, ok, err := a.existing(cmd, args)
