@@ -32,6 +32,8 @@ type app struct {
 	pollInterval  time.Duration
 	attemptTime   time.Duration
 	machineIDFile string
+	// isTerminal reports whether stderr is a terminal (progress lines).
+	isTerminal func() bool
 	// execLocal runs a command on this machine (status, journal) and
 	// returns its exit code.
 	execLocal func(ctx context.Context, name string, args ...string) (int, error)
@@ -48,6 +50,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		machineIDFile: "/etc/machine-id",
 	}
 	a.execLocal = a.runCommand
+	a.isTerminal = a.stderrIsTerminal
 	return a
 }
 

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,5 +59,73 @@ func TestHelp(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "fleetctl") {
 			t.Errorf("completion %s: exit %d: %s", shell, r.code, r.stderr)
 		}
+	}
+}
+
+// TestDeprecatedSigning: verify and --sign fail with exit 2, as fleet meant.
+func TestDeprecatedSigning(t *testing.T) {
+	for _, args := range [][]string{{"verify", "x.service"}, {"submit", "--sign", "x.service"}, {"start", "--sign", "x.service"}} {
+		r := fleetctl(t, nil, "", args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "DEPRECATED") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and DEPRECATED", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestFdForward: fd-forward carries stdin to a unix socket and its answer to
+// stdout.
+func TestFdForward(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		data, _ := io.ReadAll(c)
+		c.Write([]byte(strings.ToUpper(string(data))))
+	}()
+	var out, errb bytes.Buffer
+	a := newApp(strings.NewReader("ping over the socket"), &out, &errb, func(string) string { return "" })
+	if code := a.run([]string{"fd-forward", sock}); code != 0 || out.String() != "PING OVER THE SOCKET" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	r := fleetctl(t, nil, "", "fd-forward", filepath.Join(t.TempDir(), "none.sock"))
+	if r.code != 1 || !strings.Contains(r.stderr, "unable to connect") {
+		t.Fatalf("missing socket: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestProgress: on a terminal a wait shows how many units arrived and which
+// it still waits for; a timeout names what never arrived.
+func TestProgress(t *testing.T) {
+	cl := startCluster(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	here := write("here.service", "[Service]\nExecStart=/bin/true\n")
+	nowhere := write("nowhere.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineID=0123456789abcdef0123456789abcdef\n")
+	r := fleetctlWith(t, cl.driverEnv("api"), "", func(a *app) { a.isTerminal = func() bool { return true } },
+		"start", "--block-attempts=2", here, nowhere)
+	if r.code != 1 {
+		t.Fatalf("exit %d; stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"of 2 units launched; waiting for nowhere.service", "timed out waiting for unit nowhere.service to report state launched (it is inactive)"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q lacks %q", r.stderr, want)
+		}
+	}
+	if !strings.Contains(r.stdout, "Unit here.service launched on ") {
+		t.Errorf("stdout %q does not report here.service", r.stdout)
 	}
 }

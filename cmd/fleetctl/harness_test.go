@@ -145,6 +145,12 @@ type result struct {
 // localID (the machine-id file fleetctl reads).
 func fleetctl(t *testing.T, env map[string]string, localID string, args ...string) result {
 	t.Helper()
+	return fleetctlWith(t, env, localID, func(*app) {}, args...)
+}
+
+// fleetctlWith is fleetctl with the app adjusted by set before it runs.
+func fleetctlWith(t *testing.T, env map[string]string, localID string, set func(*app), args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	a := newApp(strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
 	a.pollInterval = 10 * time.Millisecond
@@ -161,6 +167,7 @@ func fleetctl(t *testing.T, env map[string]string, localID string, args ...strin
 		}
 		return 0, nil
 	}
+	set(a)
 	code := a.run(args)
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }

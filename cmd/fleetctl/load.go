@@ -23,6 +23,9 @@ transitioned to a loaded state. This behaviour can be configured with the
 respective --block-attempts and --no-block options. Load operations on global
 units are always non-blocking.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sign {
+				return errSigned
+			}
 			if len(args) == 0 {
 				return a.noUnits()
 			}

@@ -34,6 +34,9 @@ Start a single unit:
 Start an entire directory of units with glob matching, without waiting:
 	fleetctl start --no-block myservice/*`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sign {
+				return errSigned
+			}
 			if len(args) == 0 {
 				return a.noUnits()
 			}

@@ -22,6 +22,9 @@ Submit a single unit:
 Submit a directory of units with glob matching:
 	fleetctl submit myservice/*`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sign {
+				return errSigned
+			}
 			if len(args) == 0 {
 				return a.noUnits()
 			}

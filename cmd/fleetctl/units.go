@@ -155,7 +155,7 @@ func (a *app) planCreate(ctx context.Context, c fleetclient.Client, arg, name st
 		case !slices.Contains(replaceable, existing.DesiredState):
 			fmt.Fprintf(a.stderr, "Warning: can not replace Unit(%s) in state '%s', use the appropriate command\n", name, existing.DesiredState)
 		default:
-			if _, err := prepareLocal(name, local); err != nil {
+			if _, err := a.prepareLocal(name, local); err != nil {
 				return cr, err
 			}
 			cr.options, cr.replace = apiOptions(local.file.Options), true
@@ -181,7 +181,7 @@ func (a *app) newUnitOptions(ctx context.Context, c fleetclient.Client, arg, nam
 		if err != nil {
 			return nil, err
 		}
-		return checked(name, local)
+		return a.checked(name, local)
 	}
 	un, err := core.ParseUnitName(name)
 	if err != nil {
@@ -200,7 +200,7 @@ func (a *app) newUnitOptions(ctx context.Context, c fleetclient.Client, arg, nam
 			return nil, err
 		}
 		if local != nil {
-			return checked(name, local)
+			return a.checked(name, local)
 		}
 	}
 	return nil, fmt.Errorf("unable to find Unit(%s) in Registry or on filesystem", name)
@@ -208,8 +208,8 @@ func (a *app) newUnitOptions(ctx context.Context, c fleetclient.Client, arg, nam
 
 // checked validates a local file as unit name (the [X-Fleet] rules) and
 // returns its options.
-func checked(name string, local *localFile) ([]api.UnitOption, error) {
-	sub, err := prepareLocal(name, local)
+func (a *app) checked(name string, local *localFile) ([]api.UnitOption, error) {
+	sub, err := a.prepareLocal(name, local)
 	if err != nil {
 		return nil, err
 	}
@@ -217,14 +217,18 @@ func checked(name string, local *localFile) ([]api.UnitOption, error) {
 }
 
 // prepareLocal checks a local file as unit name; an [X-Fleet] error names
-// the file.
-func prepareLocal(name string, local *localFile) (core.Submission, error) {
+// the file. Unknown [X-Fleet] options are accepted with a warning, as by
+// fleet.
+func (a *app) prepareLocal(name string, local *localFile) (core.Submission, error) {
 	sub, err := core.PrepareUnit(name, local.file.Bytes())
 	var re *core.RequirementsError
 	if errors.As(err, &re) {
 		named := *re
 		named.Unit = local.path
 		return sub, &named
+	}
+	for _, k := range sub.Requirements.Unknown {
+		fmt.Fprintf(a.stderr, "WARNING: %s: unrecognized [X-Fleet] option %s, ignored\n", local.path, k)
 	}
 	return sub, err
 }

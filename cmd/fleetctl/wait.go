@@ -30,7 +30,7 @@ func (a *app) waitStates(ctx context.Context, c fleetclient.Client, names []stri
 		pending[n] = true
 	}
 	deadline := a.deadline(attempts)
-	progress := a.stderrIsTerminal() && len(names) > 1
+	progress := a.isTerminal() && len(names) > 1
 	last := map[string]string{}
 	arrived := map[string]bool{}
 	var reported []string
