@@ -26,6 +26,8 @@ func TestEnvironment(t *testing.T) {
 		{map[string]string{"FLEETCTL_STRICT_HOST_KEY_CHECKING": "maybe"}, []string{"version"}, 1, "FLEETCTL_STRICT_HOST_KEY_CHECKING"},
 		{map[string]string{"FLEETCTL_TUNNEL": "host"}, []string{"list-units"}, 1, "--tunnel is not supported yet"},
 		{map[string]string{"FLEETCTL_SSH_USERNAME": "me", "FLEETCTL_DEBUG": "true"}, []string{"version"}, 0, "fleetctl version"},
+		{map[string]string{"FLEETCTL_DEBUG": "true"}, []string{"--endpoint=unix:///nonexistent.sock", "list-units"}, 1, "DEBUG: driver API, endpoint unix:///nonexistent.sock"},
+		{nil, []string{"--debug", "--endpoint=unix:///nonexistent.sock", "list-units"}, 1, "DEBUG: driver API"},
 	}
 	for _, c := range cases {
 		r := fleetctl(t, c.env, "", c.args...)

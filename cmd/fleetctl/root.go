@@ -129,6 +129,9 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 		return nil, fmt.Errorf("--request-timeout %v: must be a positive number of seconds", g.requestTimeout)
 	}
 	timeout := time.Duration(g.requestTimeout * float64(time.Second))
+	if g.debug {
+		fmt.Fprintf(a.stderr, "DEBUG: driver %s, endpoint %s, request timeout %v\n", g.driver, g.endpoint, timeout)
+	}
 	switch strings.ToLower(g.driver) {
 	case "api":
 		if !strings.Contains(g.endpoint, "://") {
