@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,10 @@ type app struct {
 	execLocal func(ctx context.Context, name string, args ...string) (int, error)
 
 	client   fleetclient.Client // opened on first use by clientFor
+	tunnel   *tunnel            // --tunnel's connection, if any
 	machines []api.Machine      // read once by machineList
+	// stdinLines reads answers to host-key prompts.
+	stdinLines *bufio.Reader
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
@@ -108,6 +112,10 @@ func (a *app) closeClient() {
 	if a.client != nil {
 		a.client.Close()
 		a.client = nil
+	}
+	if a.tunnel != nil {
+		a.tunnel.Close()
+		a.tunnel = nil
 	}
 }
 

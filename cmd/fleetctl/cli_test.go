@@ -24,7 +24,7 @@ func TestEnvironment(t *testing.T) {
 		{map[string]string{"FLEETCTL_ENDPOINT": "noscheme"}, []string{"list-units"}, 1, "URL scheme undefined"},
 		{map[string]string{"FLEETCTL_REQUEST_TIMEOUT": "soon"}, []string{"list-units"}, 1, `invalid value "soon" of FLEETCTL_REQUEST_TIMEOUT`},
 		{map[string]string{"FLEETCTL_STRICT_HOST_KEY_CHECKING": "maybe"}, []string{"version"}, 1, "FLEETCTL_STRICT_HOST_KEY_CHECKING"},
-		{map[string]string{"FLEETCTL_TUNNEL": "host"}, []string{"list-units"}, 1, "--tunnel is not supported yet"},
+		{map[string]string{"FLEETCTL_TUNNEL": "host"}, []string{"list-units"}, 1, "--tunnel host: SSH_AUTH_SOCK"},
 		{map[string]string{"FLEETCTL_SSH_USERNAME": "me", "FLEETCTL_DEBUG": "true"}, []string{"version"}, 0, "fleetctl version"},
 		{map[string]string{"FLEETCTL_DEBUG": "true"}, []string{"--endpoint=unix:///nonexistent.sock", "list-units"}, 1, "DEBUG: driver API, endpoint unix:///nonexistent.sock"},
 		{nil, []string{"--debug", "--endpoint=unix:///nonexistent.sock", "list-units"}, 1, "DEBUG: driver API"},

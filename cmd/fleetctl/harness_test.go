@@ -55,11 +55,12 @@ type cluster struct {
 	daemons []*daemon.Daemon
 }
 
-// startCluster starts the daemons and waits until all three are listed.
-func startCluster(t *testing.T) *cluster {
+// startCluster starts the daemons and waits until all three are listed;
+// adjust, if given, changes each machine's configuration first.
+func startCluster(t *testing.T, adjust ...func(i int, cfg *config.Config)) *cluster {
 	t.Helper()
 	cl := &cluster{prefix: fmt.Sprintf("/fleetctl-test-%d-%d/", os.Getpid(), prefixSeq.Add(1))}
-	for _, m := range testMachines {
+	for i, m := range testMachines {
 		dir, err := os.MkdirTemp("", "fctl-") // short: socket paths stay under 108 bytes
 		if err != nil {
 			t.Fatal(err)
@@ -80,6 +81,9 @@ func startCluster(t *testing.T) *cluster {
 		cfg.Metadata = m.meta
 		cfg.AgentTTL = 5 * time.Second
 		cfg.EngineReconcileInterval = 100 * time.Millisecond
+		for _, f := range adjust {
+			f(i, &cfg)
+		}
 		d, err := daemon.Start(context.Background(), daemon.Options{Config: cfg, Version: "test"})
 		if err != nil {
 			t.Fatalf("start fleetd %s: %v", m.id, err)

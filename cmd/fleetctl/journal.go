@@ -20,13 +20,14 @@ func (a *app) newJournalCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "journal [--lines=N] [--ssh-port=N] [-f|--follow] [--output=STRING] UNIT",
 		Short: "Print the journal of a unit in the cluster to stdout",
-		Long: `Outputs the journal of a unit by running journalctl on its machine.
-
-Only units on this machine are supported yet (running journalctl over SSH on
-other machines is not).`,
+		Long: `Outputs the journal of a unit by running journalctl on its machine: here
+when the unit runs on this machine, otherwise over SSH (--ssh-port, --tunnel).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return errorf("One unit file must be provided.")
+			}
+			if err := sshPortFlag(o.sshPort); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			u, err := a.placedUnit(ctx, cmd, args[0], "running")
@@ -44,10 +45,7 @@ other machines is not).`,
 			if o.sudo {
 				name, jargs = "sudo", append([]string{"journalctl"}, jargs...)
 			}
-			if err := a.checkHere(u); err != nil {
-				return err
-			}
-			return a.onMachine(ctx, name, jargs...)
+			return a.onMachine(ctx, u, o.sshPort, name, jargs...)
 		},
 	}
 	fs := cmd.Flags()

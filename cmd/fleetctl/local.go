@@ -13,6 +13,7 @@ import (
 	"github.com/fleet-rebuild/fleet/api"
 	"github.com/fleet-rebuild/fleet/core"
 	"github.com/fleet-rebuild/fleet/internal/fleetclient"
+	"github.com/fleet-rebuild/fleet/internal/fleetssh"
 )
 
 // runCommand runs a command on this machine with fleetctl's streams and
@@ -62,27 +63,25 @@ func (a *app) placedUnit(ctx context.Context, cmd *cobra.Command, arg, inactiveM
 	return u, nil
 }
 
-// checkHere fails unless the unit's machine is this machine: running
-// commands on other machines (over SSH) is not supported yet.
-func (a *app) checkHere(u api.Unit) error {
-	if local := a.localMachineID(); local == "" || local != u.MachineID {
-		return errorf("Unit %s runs on machine %s, not this one (%s): running commands on other machines over SSH is not supported yet by this fleetctl",
-			u.Name, u.MachineID, orDash(local))
+// onMachine runs a command on the unit's machine: here when it is this
+// machine, otherwise over SSH to the machine's published IP. The command's
+// exit code becomes fleetctl's.
+func (a *app) onMachine(ctx context.Context, u api.Unit, sshPort int, name string, args ...string) error {
+	if local := a.localMachineID(); local != "" && local == u.MachineID {
+		code, err := a.execLocal(ctx, name, args...)
+		if err != nil {
+			return fmt.Errorf("running %s: %w", name, err)
+		}
+		if code != 0 {
+			return exitCode(code)
+		}
+		return nil
 	}
-	return nil
-}
-
-// onMachine runs a command on the unit's machine, which checkHere has
-// found to be this one. The command's exit code becomes fleetctl's.
-func (a *app) onMachine(ctx context.Context, name string, args ...string) error {
-	code, err := a.execLocal(ctx, name, args...)
+	addr, err := a.machineAddr(ctx, u.MachineID, sshPort)
 	if err != nil {
-		return fmt.Errorf("running %s: %w", name, err)
+		return err
 	}
-	if code != 0 {
-		return exitCode(code)
-	}
-	return nil
+	return a.runRemote(ctx, addr, fleetssh.Quote(append([]string{name}, args...)...), fleetssh.Options{})
 }
 
 func orDash(s string) string {

@@ -82,7 +82,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newUnloadCmd(), a.newDestroyCmd(), a.newRestartCmd(), a.newCatCmd(),
 		a.newListUnitsCmd(), a.newListUnitFilesCmd(), a.newListMachinesCmd(),
 		a.newStatusCmd(), a.newJournalCmd(), a.newVersionCmd(),
-		a.newVerifyCmd(), a.newFdForwardCmd(),
+		a.newSSHCmd(), a.newVerifyCmd(), a.newFdForwardCmd(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
@@ -122,11 +122,15 @@ func (a *app) clientFor(ctx context.Context, cmd *cobra.Command) (fleetclient.Cl
 
 func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.Client, error) {
 	g := a.global
-	if g.tunnel != "" {
-		return nil, errors.New("--tunnel is not supported yet by this fleetctl")
-	}
 	if g.requestTimeout <= 0 {
 		return nil, fmt.Errorf("--request-timeout %v: must be a positive number of seconds", g.requestTimeout)
+	}
+	if g.tunnel != "" {
+		t, err := a.openTunnel(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.tunnel = t
 	}
 	timeout := time.Duration(g.requestTimeout * float64(time.Second))
 	if g.debug {
@@ -144,7 +148,13 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 		if first, rest, more := strings.Cut(g.endpoint, ","); more && rest != "" {
 			fmt.Fprintf(a.stderr, "WARNING: --endpoint names several APIs; only the first, %s, is used\n", first)
 		}
-		return fleetclient.NewAPI(api.ClientConfig{Endpoint: g.endpoint, TLS: tlsConf, Timeout: timeout})
+		endpoint := g.endpoint
+		if a.tunnel != nil {
+			if endpoint, err = a.tunnel.apiEndpoint(endpoint); err != nil {
+				return nil, err
+			}
+		}
+		return fleetclient.NewAPI(api.ClientConfig{Endpoint: endpoint, TLS: tlsConf, Timeout: timeout})
 	case "etcd":
 		endpoint := g.endpoint
 		if !cmd.Flags().Changed("endpoint") && a.getenv(envPrefix+"ENDPOINT") == "" {
@@ -161,8 +171,12 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 				return nil, fmt.Errorf("etcd endpoint %q: want an http:// or https:// URL", ep)
 			}
 		}
+		cc := etcd.ClientConfig{Endpoints: eps, CAFile: g.caFile, CertFile: g.certFile, KeyFile: g.keyFile}
+		if a.tunnel != nil {
+			cc.DialOptions = append(cc.DialOptions, a.tunnel.grpcDialer())
+		}
 		return fleetclient.NewEtcd(ctx, fleetclient.EtcdConfig{
-			Client:         etcd.ClientConfig{Endpoints: eps, CAFile: g.caFile, CertFile: g.certFile, KeyFile: g.keyFile},
+			Client:         cc,
 			Prefix:         g.etcdKeyPrefix,
 			RequestTimeout: timeout,
 		})

@@ -14,14 +14,15 @@ func (a *app) newStatusCmd() *cobra.Command {
 		Use:   "status [--ssh-port=N] UNIT...",
 		Short: "Output the status of one or more units in the cluster",
 		Long: `Output the status of one or more units currently running in the cluster,
-as systemctl status -l prints it on the unit's machine. The exit code is
-systemctl's.
-
-Only units on this machine are supported yet (running systemctl over SSH on
-other machines is not).`,
+as systemctl status -l prints it on the unit's machine: here when the unit
+runs on this machine, otherwise over SSH (--ssh-port, --tunnel). The exit
+code is systemctl's.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return a.noUnits()
+			}
+			if err := sshPortFlag(sshPort); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			var units []api.Unit
@@ -33,16 +34,13 @@ other machines is not).`,
 				if isGlobal(u) {
 					return errorf("Unable to show the status of global unit %s: not supported yet", u.Name)
 				}
-				if err := a.checkHere(u); err != nil {
-					return err
-				}
 				units = append(units, u)
 			}
 			for i, u := range units {
 				if i > 0 {
 					fmt.Fprintln(a.stdout)
 				}
-				if err := a.onMachine(ctx, "systemctl", "status", "-l", u.Name); err != nil {
+				if err := a.onMachine(ctx, u, sshPort, "systemctl", "status", "-l", u.Name); err != nil {
 					return err
 				}
 			}

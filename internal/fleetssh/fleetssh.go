@@ -57,7 +57,7 @@ func Dial(ctx context.Context, cfg Config, addr string) (*Client, error) {
 	}
 	c := &Client{agent: ac, keys: agent.NewClient(ac)}
 	if cfg.Tunnel != "" {
-		if c.jump, err = c.hop(ctx, cfg, nil, withPort(cfg.Tunnel)); err != nil {
+		if c.jump, err = c.hop(ctx, cfg, nil, WithPort(cfg.Tunnel, 22)); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("tunnel %s: %w", cfg.Tunnel, err)
 		}
@@ -69,12 +69,12 @@ func Dial(ctx context.Context, cfg Config, addr string) (*Client, error) {
 	return c, nil
 }
 
-// withPort appends ":22" to a tunnel address without a port.
-func withPort(hostport string) string {
+// WithPort appends ":port" to an address without a port.
+func WithPort(hostport string, port int) string {
 	if _, _, err := net.SplitHostPort(hostport); err == nil {
 		return hostport
 	}
-	return net.JoinHostPort(hostport, "22")
+	return net.JoinHostPort(hostport, strconv.Itoa(port))
 }
 
 // hop opens one SSH connection to addr, directly or through via.
@@ -198,3 +198,42 @@ func Quote(args ...string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// Pipe starts command remotely and returns its stdin and stdout as one
+// stream (stderr is discarded); closing it ends the session.
+func (c *Client) Pipe(command string) (io.ReadWriteCloser, error) {
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("opening an SSH session: %w", err)
+	}
+	in, err := s.StdinPipe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	out, err := s.StdoutPipe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Start(command); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("starting %s: %w", command, err)
+	}
+	return &pipe{s: s, in: in, out: out}, nil
+}
+
+// pipe is a remote command's stdin and stdout.
+type pipe struct {
+	s   *ssh.Session
+	in  io.WriteCloser
+	out io.Reader
+}
+
+func (p *pipe) Read(b []byte) (int, error)  { return p.out.Read(b) }
+func (p *pipe) Write(b []byte) (int, error) { return p.in.Write(b) }
+
+// CloseWrite ends the remote command's stdin.
+func (p *pipe) CloseWrite() error { return p.in.Close() }
+
+func (p *pipe) Close() error { return errors.Join(p.in.Close(), p.s.Close()) }
