@@ -46,7 +46,7 @@ func TestHelp(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
 		}
 		for _, cmd := range []string{"submit", "load", "start", "stop", "unload", "destroy", "restart", "cat",
-			"list-units", "list-unit-files", "list-machines", "status", "journal", "version", "completion"} {
+			"list-units", "list-unit-files", "list-machines", "status", "journal", "ssh", "version", "completion"} {
 			if !strings.Contains(r.stdout, "  "+cmd+" ") {
 				t.Errorf("%v: help does not list %s:\n%s", args, cmd, r.stdout)
 			}
@@ -129,5 +129,22 @@ func TestProgress(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "Unit here.service launched on ") {
 		t.Errorf("stdout %q does not report here.service", r.stdout)
+	}
+}
+
+// TestManPages: the hidden man command writes one page per command.
+func TestManPages(t *testing.T) {
+	dir := t.TempDir()
+	if r := fleetctl(t, nil, "", "man", dir); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, page := range []string{"fleetctl.1", "fleetctl-list-units.1", "fleetctl-start.1", "fleetctl-ssh.1"} {
+		data, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !strings.Contains(string(data), ".TH \"FLEETCTL\" \"1\"") {
+			t.Errorf("%s: %v\n%.200s", page, err, data)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fleetctl-fd-forward.1")); !os.IsNotExist(err) {
+		t.Errorf("a page for the hidden fd-forward: %v", err)
 	}
 }

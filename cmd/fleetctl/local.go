@@ -83,10 +83,3 @@ func (a *app) onMachine(ctx context.Context, u api.Unit, sshPort int, name strin
 	}
 	return a.runRemote(ctx, addr, fleetssh.Quote(append([]string{name}, args...)...), fleetssh.Options{})
 }
-
-func orDash(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}

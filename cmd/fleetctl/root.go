@@ -82,7 +82,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newUnloadCmd(), a.newDestroyCmd(), a.newRestartCmd(), a.newCatCmd(),
 		a.newListUnitsCmd(), a.newListUnitFilesCmd(), a.newListMachinesCmd(),
 		a.newStatusCmd(), a.newJournalCmd(), a.newVersionCmd(),
-		a.newSSHCmd(), a.newVerifyCmd(), a.newFdForwardCmd(),
+		a.newSSHCmd(), a.newVerifyCmd(), a.newFdForwardCmd(), a.newManCmd(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
