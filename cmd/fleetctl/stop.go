@@ -44,7 +44,9 @@ Stop a single unit:
 			ctx := cmd.Context()
 			var changed []api.Unit
 			for _, u := range units {
-				if currentOf(u) == string(core.Loaded) {
+				// Only a launched unit is stopped: a non-global one already
+				// loaded, or a global one not desired launched, is left.
+				if !isGlobal(u) && u.CurrentState == string(core.Loaded) || isGlobal(u) && u.DesiredState != string(core.Launched) {
 					continue
 				}
 				if err := c.SetTargetState(ctx, u.Name, string(core.Loaded)); err != nil {
