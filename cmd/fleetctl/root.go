@@ -171,6 +171,11 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 				return nil, fmt.Errorf("etcd endpoint %q: want an http:// or https:// URL", ep)
 			}
 		}
+		// The etcd backend reads the files itself; checking them here
+		// names a bad one instead of failing later as "no endpoint answers".
+		if _, err := clientTLS(g); err != nil {
+			return nil, err
+		}
 		cc := etcd.ClientConfig{Endpoints: eps, CAFile: g.caFile, CertFile: g.certFile, KeyFile: g.keyFile}
 		if a.tunnel != nil {
 			cc.DialOptions = append(cc.DialOptions, a.tunnel.grpcDialer())
