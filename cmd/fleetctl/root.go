@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,10 @@ const (
 	envPrefix           = "FLEETCTL_"
 )
 
+// enablePrefixMatching sets cobra's process-wide prefix matching once, so
+// apps run concurrently (tests) do not race on it.
+var enablePrefixMatching sync.Once
+
 // newRootCmd builds the command tree, one constructor per command.
 func (a *app) newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -52,7 +57,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	cobra.EnablePrefixMatching = true
+	enablePrefixMatching.Do(func() { cobra.EnablePrefixMatching = true })
 	root.SetVersionTemplate("fleetctl version {{.Version}}\n")
 	g := &a.global
 	fs := root.PersistentFlags()
