@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fleet-rebuild/fleet/api"
 )
 
 var machineFields = []string{"machine", "ip", "metadata"}
@@ -21,68 +23,43 @@ For easily parsable output, you can remove the column headers:
 	fleetctl list-machines --no-legend`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fields, err := parseFields(o.fields, machineFields)
+			l, c, err := a.startList(cmd, o, machineFields)
 			if err != nil {
 				return err
 			}
-			if err := checkOutput(o); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, err := a.clientFor(ctx, cmd)
-			if err != nil {
-				return err
-			}
-			ms, err := c.Machines(ctx)
+			ms, err := c.Machines(cmd.Context())
 			if err != nil {
 				return errorf("Error retrieving list of active machines from fleet API (%v)\nPossible issues: the endpoint is wrong (--endpoint), fleetd is not running, or it cannot reach etcd", err)
 			}
-			if o.output == "json" {
-				var items []map[string]any
-				for _, m := range ms {
-					item := map[string]any{}
-					for _, f := range fields {
-						switch f {
-						case "machine":
-							item[f] = m.ID
-						case "ip":
-							item[f] = m.PrimaryIP
-						case "metadata":
-							md := map[string]string{}
-							maps.Copy(md, m.Metadata)
-							item[f] = md
-						}
-					}
-					items = append(items, item)
-				}
-				return printJSON(a.stdout, items)
-			}
-			var rows [][]string
 			for _, m := range ms {
-				var row []string
-				for _, f := range fields {
-					switch f {
-					case "machine":
-						id := m.ID
-						if !o.full && len(id) > 8 {
-							id = id[:8] + "..."
-						}
-						row = append(row, id)
-					case "ip":
-						row = append(row, m.PrimaryIP)
-					case "metadata":
-						var kv []string
-						for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
-							kv = append(kv, k+"="+m.Metadata[k])
-						}
-						row = append(row, strings.Join(kv, ","))
-					}
+				if err := l.add(func(f string) (any, string, error) { return machineCell(m, f, o.full) }); err != nil {
+					return err
 				}
-				rows = append(rows, row)
 			}
-			return printTable(a.stdout, fields, rows, o.noLegend)
+			return l.print(a.stdout, o)
 		},
 	}
 	addListFlags(cmd, &o, "machine,ip,metadata", machineFields, true)
 	return cmd
+}
+
+// machineCell is one field of a machine's row: its raw value and its text.
+func machineCell(m api.Machine, field string, full bool) (any, string, error) {
+	switch field {
+	case "machine":
+		if !full && len(m.ID) > 8 {
+			return m.ID, m.ID[:8] + "...", nil
+		}
+		return m.ID, m.ID, nil
+	case "ip":
+		return m.PrimaryIP, m.PrimaryIP, nil
+	}
+	// metadata
+	md := map[string]string{}
+	maps.Copy(md, m.Metadata)
+	var kv []string
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		kv = append(kv, k+"="+md[k])
+	}
+	return md, strings.Join(kv, ","), nil
 }

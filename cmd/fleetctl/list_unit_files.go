@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleet-rebuild/fleet/api"
 	"github.com/fleet-rebuild/fleet/core"
+	"github.com/fleet-rebuild/fleet/internal/fleetclient"
 )
 
 var unitFileFields = []string{"desc", "dstate", "global", "hash", "state", "target", "tmachine", "unit"}
@@ -23,78 +26,62 @@ The STATE column is the cluster-level current state (inactive, loaded or launche
 DSTATE the desired state, TARGET the machine the unit is scheduled to (global for global units).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fields, err := parseFields(o.fields, unitFileFields)
+			l, c, err := a.startList(cmd, o, unitFileFields)
 			if err != nil {
 				return err
 			}
-			if err := checkOutput(o); err != nil {
-				return err
-			}
-			if slices.Contains(fields, "tmachine") {
+			if slices.Contains(l.fields, "tmachine") {
 				fmt.Fprintln(a.stderr, "WARNING: The \"tmachine\" field is deprecated. Use \"target\" instead")
 			}
 			ctx := cmd.Context()
-			c, err := a.clientFor(ctx, cmd)
-			if err != nil {
-				return err
-			}
 			units, err := c.Units(ctx)
 			if err != nil {
 				return errorf("Error retrieving list of units from repository: %v", err)
 			}
-			var items []map[string]any
-			var rows [][]string
 			for _, u := range units {
 				uf := core.NewUnitFile(coreOptions(u.Options))
-				global := isGlobal(u)
-				item := map[string]any{}
-				var row []string
-				for _, f := range fields {
-					var val any
-					var shown string
-					switch f {
-					case "unit":
-						val, shown = u.Name, u.Name
-					case "hash":
-						h := string(uf.Hash())
-						val, shown = h, h
-						if !o.full {
-							shown = uf.Hash().Short()
-						}
-					case "dstate":
-						val, shown = u.DesiredState, u.DesiredState
-					case "state":
-						val, shown = u.CurrentState, u.CurrentState
-					case "global":
-						val, shown = global, strconv.FormatBool(global)
-					case "desc":
-						d := description(uf)
-						val, shown = d, d
-					case "target", "tmachine":
-						val = u.MachineID
-						switch {
-						case global:
-							val, shown = "global", "global"
-						case u.MachineID != "":
-							if shown, err = a.machineLegend(ctx, c, u.MachineID, o.full); err != nil {
-								return err
-							}
-						}
-					}
-					item[f] = val
-					row = append(row, shown)
+				err := l.add(func(f string) (any, string, error) { return a.unitFileCell(ctx, c, u, uf, f, o.full) })
+				if err != nil {
+					return err
 				}
-				items = append(items, item)
-				rows = append(rows, row)
 			}
-			if o.output == "json" {
-				return printJSON(a.stdout, items)
-			}
-			return printTable(a.stdout, fields, rows, o.noLegend)
+			return l.print(a.stdout, o)
 		},
 	}
 	addListFlags(cmd, &o, "unit,hash,dstate,state,target", unitFileFields, false)
 	return cmd
+}
+
+// unitFileCell is one field of a unit's row: its raw value and its text.
+func (a *app) unitFileCell(ctx context.Context, c fleetclient.Client, u api.Unit, uf *core.UnitFile, field string, full bool) (any, string, error) {
+	switch field {
+	case "unit":
+		return u.Name, u.Name, nil
+	case "hash":
+		if full {
+			return string(uf.Hash()), string(uf.Hash()), nil
+		}
+		return string(uf.Hash()), uf.Hash().Short(), nil
+	case "dstate":
+		return u.DesiredState, u.DesiredState, nil
+	case "state":
+		return u.CurrentState, u.CurrentState, nil
+	case "global":
+		g := isGlobal(u)
+		return g, strconv.FormatBool(g), nil
+	case "desc":
+		d := description(uf)
+		return d, d, nil
+	}
+	// target, tmachine
+	switch {
+	case isGlobal(u):
+		return "global", "global", nil
+	case u.MachineID == "":
+		return "", "", nil
+	}
+	legend, err := a.machineLegend(ctx, c, u.MachineID, full)
+	return u.MachineID, legend, err
 }
 
 // description is the first [Unit] Description, or "".

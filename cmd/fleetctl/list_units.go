@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+
+	"github.com/fleet-rebuild/fleet/api"
+	"github.com/fleet-rebuild/fleet/internal/fleetclient"
 )
 
 var unitStateFields = []string{"active", "hash", "load", "machine", "sub", "unit"}
@@ -20,66 +25,49 @@ Output the list without truncation:
 	fleetctl list-units --full`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fields, err := parseFields(o.fields, unitStateFields)
+			l, c, err := a.startList(cmd, o, unitStateFields)
 			if err != nil {
-				return err
-			}
-			if err := checkOutput(o); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			c, err := a.clientFor(ctx, cmd)
-			if err != nil {
-				return err
-			}
 			states, err := c.UnitStates(ctx)
 			if err != nil {
 				return errorf("Error retrieving list of units from repository: %v", err)
 			}
-			var items []map[string]any
-			var rows [][]string
 			for _, s := range states {
-				item := map[string]any{}
-				var row []string
-				for _, f := range fields {
-					var raw, shown string
-					switch f {
-					case "unit":
-						raw = s.Name
-					case "machine":
-						raw = s.MachineID
-						if raw != "" {
-							if shown, err = a.machineLegend(ctx, c, raw, o.full); err != nil {
-								return err
-							}
-						}
-					case "active":
-						raw = s.SystemdActiveState
-					case "sub":
-						raw = s.SystemdSubState
-					case "load":
-						raw = s.SystemdLoadState
-					case "hash":
-						raw = s.Hash
-						if !o.full && len(raw) > 7 {
-							shown = raw[:7]
-						}
-					}
-					if shown == "" {
-						shown = raw
-					}
-					item[f] = raw
-					row = append(row, shown)
+				if err := l.add(func(f string) (any, string, error) { return a.unitStateCell(ctx, c, s, f, o.full) }); err != nil {
+					return err
 				}
-				items = append(items, item)
-				rows = append(rows, row)
 			}
-			if o.output == "json" {
-				return printJSON(a.stdout, items)
-			}
-			return printTable(a.stdout, fields, rows, o.noLegend)
+			return l.print(a.stdout, o)
 		},
 	}
 	addListFlags(cmd, &o, "unit,machine,active,sub", unitStateFields, true)
 	return cmd
+}
+
+// unitStateCell is one field of a unit state's row: its raw value and its
+// text.
+func (a *app) unitStateCell(ctx context.Context, c fleetclient.Client, s api.UnitState, field string, full bool) (any, string, error) {
+	switch field {
+	case "unit":
+		return s.Name, s.Name, nil
+	case "active":
+		return s.SystemdActiveState, s.SystemdActiveState, nil
+	case "sub":
+		return s.SystemdSubState, s.SystemdSubState, nil
+	case "load":
+		return s.SystemdLoadState, s.SystemdLoadState, nil
+	case "hash":
+		if !full && len(s.Hash) > 7 {
+			return s.Hash, s.Hash[:7], nil
+		}
+		return s.Hash, s.Hash, nil
+	}
+	// machine
+	if s.MachineID == "" {
+		return "", "", nil
+	}
+	legend, err := a.machineLegend(ctx, c, s.MachineID, full)
+	return s.MachineID, legend, err
 }

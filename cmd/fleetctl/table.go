@@ -121,3 +121,52 @@ func (a *app) machineList(ctx context.Context, c fleetclient.Client) ([]api.Mach
 	}
 	return a.machines, nil
 }
+
+// listing collects the rows of a list command in both forms: as shown in a
+// table and as raw values for JSON.
+type listing struct {
+	fields []string
+	items  []map[string]any
+	rows   [][]string
+}
+
+// add appends one row; cell gives each field's raw value and its table text.
+func (l *listing) add(cell func(field string) (raw any, shown string, err error)) error {
+	item := map[string]any{}
+	row := make([]string, 0, len(l.fields))
+	for _, f := range l.fields {
+		raw, shown, err := cell(f)
+		if err != nil {
+			return err
+		}
+		item[f] = raw
+		row = append(row, shown)
+	}
+	l.items = append(l.items, item)
+	l.rows = append(l.rows, row)
+	return nil
+}
+
+// print writes the listing as --output says.
+func (l *listing) print(w io.Writer, o listOptions) error {
+	if o.output == "json" {
+		return printJSON(w, l.items)
+	}
+	return printTable(w, l.fields, l.rows, o.noLegend)
+}
+
+// startList checks a list command's output flags and opens the client.
+func (a *app) startList(cmd *cobra.Command, o listOptions, valid []string) (*listing, fleetclient.Client, error) {
+	fields, err := parseFields(o.fields, valid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOutput(o); err != nil {
+		return nil, nil, err
+	}
+	c, err := a.clientFor(cmd.Context(), cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &listing{fields: fields}, c, nil
+}
