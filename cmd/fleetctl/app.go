@@ -79,8 +79,9 @@ func exitCode(code int) error { return &exitError{code: code} }
 
 // run executes one command line and returns the exit code: 0 on success, the
 // code of an *exitError, and 1 for every other error (including cobra's own:
-// unknown command, unknown flag, bad flag value).
-func (a *app) run(args []string) int {
+// unknown command, unknown flag, bad flag value). Ending ctx stops every
+// wait and request.
+func (a *app) run(ctx context.Context, args []string) int {
 	defer a.closeClient()
 	root := a.newRootCmd()
 	if args == nil {
@@ -92,7 +93,7 @@ func (a *app) run(args []string) int {
 	root.SetErr(a.stderr)
 	err := a.applyEnv(root)
 	if err == nil {
-		err = root.Execute()
+		err = root.ExecuteContext(ctx)
 	}
 	if err == nil {
 		return 0

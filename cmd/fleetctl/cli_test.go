@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fleet-rebuild/fleet/api"
+	"github.com/fleet-rebuild/fleet/internal/fleetclient"
 )
 
 // TestEnvironment: every global flag has its FLEETCTL_* form, applied before
@@ -94,7 +99,7 @@ func TestFdForward(t *testing.T) {
 	}()
 	var out, errb bytes.Buffer
 	a := newApp(strings.NewReader("ping over the socket"), &out, &errb, func(string) string { return "" })
-	if code := a.run([]string{"fd-forward", sock}); code != 0 || out.String() != "PING OVER THE SOCKET" {
+	if code := a.run(t.Context(), []string{"fd-forward", sock}); code != 0 || out.String() != "PING OVER THE SOCKET" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	r := fleetctl(t, nil, "", "fd-forward", filepath.Join(t.TempDir(), "none.sock"))
@@ -146,5 +151,39 @@ func TestManPages(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "fleetctl-fd-forward.1")); !os.IsNotExist(err) {
 		t.Errorf("a page for the hidden fd-forward: %v", err)
+	}
+}
+
+// TestWaitStopsWithContext: a wait without --block-attempts (forever) ends
+// when the context does (Ctrl-C), with exit 1.
+func TestWaitStopsWithContext(t *testing.T) {
+	cl := startCluster(t)
+	p := filepath.Join(t.TempDir(), "nowhere.service")
+	if err := os.WriteFile(p, []byte("[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineID=0123456789abcdef0123456789abcdef\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := cl.driverEnv("api")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	c, err := fleetclient.NewAPI(api.ClientConfig{Endpoint: env["FLEETCTL_ENDPOINT"], Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		// Cancel once the unit is desired launched: start is then waiting.
+		defer cancel()
+		for ctx.Err() == nil {
+			if u, err := c.Unit(ctx, "nowhere.service"); err == nil && u.DesiredState == "launched" {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	var out, errb bytes.Buffer
+	a := newApp(strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	a.pollInterval = 10 * time.Millisecond
+	if code := a.run(ctx, []string{"start", p}); code != 1 || !strings.Contains(errb.String(), "context canceled") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 }

@@ -172,6 +172,6 @@ func fleetctlWith(t *testing.T, env map[string]string, localID string, set func(
 		return 0, nil
 	}
 	set(a)
-	code := a.run(args)
+	code := a.run(t.Context(), args)
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -60,7 +61,7 @@ func remoteHandler(cmd string, stdin io.Reader, stdout, stderr io.Writer) int {
 		args = append(args, f)
 	}
 	if len(args) == 3 && args[0] == "fleetctl" && args[1] == "fd-forward" {
-		return newApp(stdin, stdout, stderr, func(string) string { return "" }).run(args[1:])
+		return newApp(stdin, stdout, stderr, func(string) string { return "" }).run(context.Background(), args[1:])
 	}
 	fmt.Fprintf(stdout, "remote: %s\n", cmd)
 	if strings.Contains(cmd, "fail") {
