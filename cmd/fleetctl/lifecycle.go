@@ -146,20 +146,15 @@ func (a *app) existing(cmd *cobra.Command, args []string) (fleetclient.Client, [
 	return c, units, true, nil
 }
 
-// waitGone waits until no machine publishes a state for names, bounded by
-// attempts windows (0: forever).
+// waitGone waits until names are off every machine: no machine publishes a
+// state for them and none is scheduled to a machine any more. It is bounded
+// by attempts windows (0: forever) and names what is left on timeout.
 func (a *app) waitGone(ctx context.Context, c fleetclient.Client, names []string, attempts int) error {
-	var deadline = a.deadline(attempts)
+	deadline := a.deadline(attempts)
 	for {
-		states, err := c.UnitStates(ctx)
+		left, err := leftOnMachines(ctx, c, names)
 		if err != nil {
-			return fmt.Errorf("error waiting for units: %w", err)
-		}
-		var left []string
-		for _, s := range states {
-			if slices.Contains(names, s.Name) && !slices.Contains(left, s.Name+" on "+s.MachineID) {
-				left = append(left, s.Name+" on "+s.MachineID)
-			}
+			return err
 		}
 		if len(left) == 0 {
 			return nil
@@ -167,7 +162,7 @@ func (a *app) waitGone(ctx context.Context, c fleetclient.Client, names []string
 		if a.expired(deadline) {
 			var errs []error
 			for _, l := range left {
-				errs = append(errs, fmt.Errorf("timed out waiting for unit %s to be unloaded", l))
+				errs = append(errs, fmt.Errorf("timed out waiting for unit %s", l))
 			}
 			return errors.Join(errs...)
 		}
@@ -175,4 +170,29 @@ func (a *app) waitGone(ctx context.Context, c fleetclient.Client, names []string
 			return err
 		}
 	}
+}
+
+// leftOnMachines says where names are still: scheduled to a machine, or
+// reported by one.
+func leftOnMachines(ctx context.Context, c fleetclient.Client, names []string) ([]string, error) {
+	units, err := c.Units(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("error waiting for units: %w", err)
+	}
+	states, err := c.UnitStates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("error waiting for units: %w", err)
+	}
+	var left []string
+	for _, u := range units {
+		if slices.Contains(names, u.Name) && u.MachineID != "" {
+			left = append(left, fmt.Sprintf("%s to be unscheduled from %s", u.Name, u.MachineID))
+		}
+	}
+	for _, s := range states {
+		if slices.Contains(names, s.Name) {
+			left = append(left, fmt.Sprintf("%s to be unloaded from %s", s.Name, s.MachineID))
+		}
+	}
+	return left, nil
 }
