@@ -45,7 +45,7 @@ when the unit runs on this machine, otherwise over SSH (--ssh-port, --tunnel).`,
 			if o.sudo {
 				name, jargs = "sudo", append([]string{"journalctl"}, jargs...)
 			}
-			return a.onMachine(ctx, u, o.sshPort, name, jargs...)
+			return a.onMachine(ctx, u.MachineID, o.sshPort, name, jargs...)
 		},
 	}
 	fs := cmd.Flags()

@@ -63,11 +63,11 @@ func (a *app) placedUnit(ctx context.Context, cmd *cobra.Command, arg, inactiveM
 	return u, nil
 }
 
-// onMachine runs a command on the unit's machine: here when it is this
-// machine, otherwise over SSH to the machine's published IP. The command's
+// onMachine runs a command on a machine: here when it is this machine,
+// otherwise over SSH to the machine's published IP. The command's
 // exit code becomes fleetctl's.
-func (a *app) onMachine(ctx context.Context, u api.Unit, sshPort int, name string, args ...string) error {
-	if local := a.localMachineID(); local != "" && local == u.MachineID {
+func (a *app) onMachine(ctx context.Context, machine string, sshPort int, name string, args ...string) error {
+	if local := a.localMachineID(); local != "" && local == machine {
 		code, err := a.execLocal(ctx, name, args...)
 		if err != nil {
 			return fmt.Errorf("running %s: %w", name, err)
@@ -77,9 +77,28 @@ func (a *app) onMachine(ctx context.Context, u api.Unit, sshPort int, name strin
 		}
 		return nil
 	}
-	addr, err := a.machineAddr(ctx, u.MachineID, sshPort)
+	addr, err := a.machineAddr(ctx, machine, sshPort)
 	if err != nil {
 		return err
 	}
 	return a.runRemote(ctx, addr, fleetssh.Quote(append([]string{name}, args...)...), fleetssh.Options{})
+}
+
+// unitMachines lists the machines a unit runs on, sorted: its machine, or
+// for a global unit every machine that reports it.
+func (a *app) unitMachines(ctx context.Context, u api.Unit) ([]string, error) {
+	if !isGlobal(u) {
+		return []string{u.MachineID}, nil
+	}
+	states, err := a.client.UnitStates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("error retrieving unit states: %w", err)
+	}
+	var out []string
+	for _, s := range states {
+		if s.Name == u.Name {
+			out = append(out, s.MachineID)
+		}
+	}
+	return out, nil
 }

@@ -115,6 +115,25 @@ func TestRemoteCommands(t *testing.T) {
 		t.Fatalf("journal: %+v", r)
 	}
 
+	global := filepath.Join(rs.unitsDir, "g.service")
+	if err := os.WriteFile(global, []byte("[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nGlobal=true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := fleetctl(t, rs.env, "", "start", global); r.code != 0 {
+		t.Fatalf("start g: %+v", r)
+	}
+	rs.cl.waitFor(t, "every unit settled", settled)
+	r = rs.run(t, rs.env, "", "status", port, "g")
+	remote := "remote: \"systemctl\" \"status\" \"-l\" \"g.service\"\n"
+	if want := "[local] systemctl status -l g.service\n\n" + remote + "\n" + remote; r.code != 0 || r.stdout != want {
+		t.Fatalf("status of a global unit: %+v\nwant stdout %q", r, want)
+	}
+	r = rs.run(t, rs.env, "", "restart", port, "g")
+	remote = "remote: \"systemctl\" \"restart\" \"g.service\"\n"
+	if want := "[local] systemctl restart g.service\n" + remote + remote; r.code != 0 || r.stdout != want {
+		t.Fatalf("restart of a global unit: %+v\nwant stdout %q", r, want)
+	}
+
 	for _, c := range []struct {
 		args []string
 		code int

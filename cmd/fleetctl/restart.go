@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -11,19 +12,24 @@ import (
 
 func (a *app) newRestartCmd() *cobra.Command {
 	var wo waitOptions
+	var sshPort int
 	cmd := &cobra.Command{
-		Use:   "restart [--block-attempts=N] UNIT...",
+		Use:   "restart [--block-attempts=N] [--ssh-port=N] UNIT...",
 		Short: "Instruct systemd to restart one or more units in the cluster.",
 		Long: `Restart one or more units: a launched unit is stopped (waiting until it is
 loaded) and started again; a loaded unit is started. Units missing from the
 cluster are submitted first. Inactive units cannot be restarted.
 
-Restarting global units is not supported yet.`,
+A global unit is restarted with systemctl restart on every machine that
+reports it (here, or over SSH).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return a.noUnits()
 			}
 			if err := checkAttempts(cmd, wo); err != nil {
+				return err
+			}
+			if err := sshPortFlag(sshPort); err != nil {
 				return err
 			}
 			names, err := unitNames(args)
@@ -46,11 +52,12 @@ Restarting global units is not supported yet.`,
 			if err != nil {
 				return err
 			}
-			var todo []api.Unit
+			var todo, globals []api.Unit
 			for _, u := range units {
 				switch {
 				case isGlobal(u):
-					return errorf("Unable to restart global unit %s: not supported yet", u.Name)
+					globals = append(globals, u)
+					continue
 				case u.CurrentState == string(core.Inactive):
 					return errorf("Unable to restart unit %s in state %s", u.Name, u.CurrentState)
 				}
@@ -66,9 +73,13 @@ Restarting global units is not supported yet.`,
 					return err
 				}
 			}
-			return a.checkActive(ctx, c, todo)
+			if err := a.checkActive(ctx, c, todo); err != nil {
+				return err
+			}
+			return a.restartGlobal(ctx, globals, sshPort)
 		},
 	}
+	cmd.Flags().IntVar(&sshPort, "ssh-port", 22, "Connect to remote hosts over SSH using this TCP port.")
 	cmd.Flags().IntVar(&wo.attempts, "block-attempts", 0, "Wait until the units are stopped and started, polling up to this many times (about 2 s each) per step before giving up. 0 waits forever.")
 	return cmd
 }
@@ -80,4 +91,24 @@ func (a *app) setAndWait(cmd *cobra.Command, name string, st core.JobState, atte
 		return fmt.Errorf("error setting target state of unit %s: %w", name, err)
 	}
 	return a.waitStates(ctx, a.client, []string{name}, string(st), attempts, true)
+}
+
+// restartGlobal runs systemctl restart for each global unit on every machine
+// that reports it.
+func (a *app) restartGlobal(ctx context.Context, units []api.Unit, sshPort int) error {
+	for _, u := range units {
+		machines, err := a.unitMachines(ctx, u)
+		if err != nil {
+			return err
+		}
+		if len(machines) == 0 {
+			return errorf("Unable to restart global unit %s: no machine runs it", u.Name)
+		}
+		for _, m := range machines {
+			if err := a.onMachine(ctx, m, sshPort, "systemctl", "restart", u.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

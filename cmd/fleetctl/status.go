@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fleet-rebuild/fleet/api"
 )
 
 func (a *app) newStatusCmd() *cobra.Command {
@@ -15,8 +13,9 @@ func (a *app) newStatusCmd() *cobra.Command {
 		Short: "Output the status of one or more units in the cluster",
 		Long: `Output the status of one or more units currently running in the cluster,
 as systemctl status -l prints it on the unit's machine: here when the unit
-runs on this machine, otherwise over SSH (--ssh-port, --tunnel). The exit
-code is systemctl's.`,
+runs on this machine, otherwise over SSH (--ssh-port, --tunnel); for a
+global unit on every machine that reports it. It stops at the first
+non-zero exit code, which becomes fleetctl's.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return a.noUnits()
@@ -25,22 +24,29 @@ code is systemctl's.`,
 				return err
 			}
 			ctx := cmd.Context()
-			var units []api.Unit
+			type target struct{ unit, machine string }
+			var targets []target
 			for _, arg := range args {
 				u, err := a.placedUnit(ctx, cmd, arg, "loaded")
 				if err != nil {
 					return err
 				}
-				if isGlobal(u) {
-					return errorf("Unable to show the status of global unit %s: not supported yet", u.Name)
+				machines, err := a.unitMachines(ctx, u)
+				if err != nil {
+					return err
 				}
-				units = append(units, u)
+				if len(machines) == 0 {
+					return errorf("Unit %s does not appear to be loaded.", u.Name)
+				}
+				for _, m := range machines {
+					targets = append(targets, target{u.Name, m})
+				}
 			}
-			for i, u := range units {
+			for i, t := range targets {
 				if i > 0 {
 					fmt.Fprintln(a.stdout)
 				}
-				if err := a.onMachine(ctx, u, sshPort, "systemctl", "status", "-l", u.Name); err != nil {
+				if err := a.onMachine(ctx, t.machine, sshPort, "systemctl", "status", "-l", t.unit); err != nil {
 					return err
 				}
 			}
