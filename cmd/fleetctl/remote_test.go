@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -231,8 +234,30 @@ func TestTunnel(t *testing.T) {
 			t.Errorf("%s: the tunnel was not used (forwards %v, commands %v)", name, rs.srv.Forwards(), rs.srv.Commands())
 		}
 	}
-	r := rs.run(t, withEnv("FLEETCTL_TUNNEL", rs.srv.Addr, "FLEETCTL_ENDPOINT", "https://"+rs.apiTCP), "yes\n", "list-units")
-	if r.code != 1 || !strings.Contains(r.stderr, "https:// endpoint is not supported yet") {
-		t.Errorf("https through a tunnel: %+v", r)
+
+	// An https API (here a stand-in answering /machines) is verified under
+	// its own name through the tunnel.
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/fleet/v1/machines" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"machines":[{"id":"m-tls","primaryIP":"10.9.8.7"}]}`)
+	}))
+	defer tlsSrv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	httpsEnv := withEnv("FLEETCTL_TUNNEL", rs.srv.Addr, "FLEETCTL_ENDPOINT", tlsSrv.URL, "FLEETCTL_CA_FILE", ca)
+	r := rs.run(t, httpsEnv, "", "list-machines", "--no-legend")
+	target := strings.TrimPrefix(tlsSrv.URL, "https://")
+	if f := rs.srv.Forwards(); r.code != 0 || r.stdout != "m-tls\t10.9.8.7\t-\n" || f[len(f)-1] != target {
+		t.Errorf("https through a tunnel: %+v, forwards %v", r, rs.srv.Forwards())
+	}
+	delete(httpsEnv, "FLEETCTL_CA_FILE")
+	if r := rs.run(t, httpsEnv, "", "list-machines"); r.code != 1 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("https through a tunnel without the CA: %+v", r)
 	}
 }

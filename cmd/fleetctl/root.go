@@ -155,8 +155,15 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 		}
 		endpoint := g.endpoint
 		if a.tunnel != nil {
-			if endpoint, err = a.tunnel.apiEndpoint(endpoint); err != nil {
+			var serverName string
+			if endpoint, serverName, err = a.tunnel.apiEndpoint(endpoint); err != nil {
 				return nil, err
+			}
+			if serverName != "" {
+				if tlsConf == nil {
+					tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+				}
+				tlsConf.ServerName = serverName
 			}
 		}
 		return fleetclient.NewAPI(api.ClientConfig{Endpoint: endpoint, TLS: tlsConf, Timeout: timeout})

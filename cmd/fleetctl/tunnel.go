@@ -45,46 +45,54 @@ func (t *tunnel) grpcDialer() grpc.DialOption {
 }
 
 // apiEndpoint forwards the API at endpoint through the tunnel and returns
-// the local endpoint to use instead: a TCP endpoint is reached from the
-// tunnel host (direct-tcpip); a unix one by running "fleetctl fd-forward
-// <socket>" there, so fleetctl must be on the remote PATH. The API client
-// takes no dialer, so the forward is a private unix socket (and an http
-// endpoint's path, if any, is not kept).
-func (t *tunnel) apiEndpoint(endpoint string) (string, error) {
+// the local endpoint to use instead, and for https the server name to
+// verify. A TCP endpoint is reached from the tunnel host (direct-tcpip)
+// through a listener on 127.0.0.1; a unix one by running "fleetctl
+// fd-forward <socket>" there (fleetctl must be on the remote PATH) through
+// a private unix socket. The API client takes no dialer, hence the local
+// listeners.
+func (t *tunnel) apiEndpoint(endpoint string) (local, serverName string, err error) {
 	raw, _, _ := strings.Cut(endpoint, ",")
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var open func(ctx context.Context) (io.ReadWriteCloser, error)
 	switch u.Scheme {
 	case "unix", "file":
 		if u.Host != "" || u.Path == "" {
-			return endpoint, nil // the API client explains what is wrong
+			return endpoint, "", nil // the API client explains what is wrong
 		}
 		command := fleetssh.Quote("fleetctl", "fd-forward", u.Path)
 		open = func(context.Context) (io.ReadWriteCloser, error) { return t.ssh.Pipe(command) }
-	case "http":
-		addr := fleetssh.WithPort(u.Host, 80)
+		if t.dir, err = os.MkdirTemp("", "fleetctl-tunnel-"); err != nil {
+			return "", "", err
+		}
+		sock := filepath.Join(t.dir, "api.sock")
+		if t.listener, err = net.Listen("unix", sock); err != nil {
+			return "", "", err
+		}
+		local = "unix://" + sock
+	case "http", "https":
+		port := 80
+		if u.Scheme == "https" {
+			port, serverName = 443, u.Hostname()
+		}
+		addr := fleetssh.WithPort(u.Host, port)
 		open = func(ctx context.Context) (io.ReadWriteCloser, error) { return t.ssh.DialRemote(ctx, addr) }
-	case "https":
-		return "", errors.New("--tunnel with an https:// endpoint is not supported yet")
+		if t.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return "", "", err
+		}
+		local = u.Scheme + "://" + t.listener.Addr().String() + u.EscapedPath()
 	default:
-		return endpoint, nil
-	}
-	if t.dir, err = os.MkdirTemp("", "fleetctl-tunnel-"); err != nil {
-		return "", err
-	}
-	sock := filepath.Join(t.dir, "api.sock")
-	if t.listener, err = net.Listen("unix", sock); err != nil {
-		return "", err
+		return endpoint, "", nil
 	}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		t.serve(open)
 	}()
-	return "unix://" + sock, nil
+	return local, serverName, nil
 }
 
 // serve forwards each local connection until the listener closes.
