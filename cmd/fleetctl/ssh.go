@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/fleet-rebuild/fleet/internal/fleetclient"
 	"github.com/fleet-rebuild/fleet/internal/fleetssh"
@@ -56,7 +58,15 @@ Run a command on a machine:
 				return err
 			}
 			command := strings.Join(args[1:], " ")
-			return a.runRemote(ctx, addr, command, fleetssh.Options{ForwardAgent: o.forwardAgent, TTY: command == ""})
+			opts := fleetssh.Options{ForwardAgent: o.forwardAgent}
+			if command == "" {
+				restore, err := a.rawTerminal(&opts)
+				if err != nil {
+					return err
+				}
+				defer restore()
+			}
+			return a.runRemote(ctx, addr, command, opts)
 		},
 	}
 	fs := cmd.Flags()
@@ -129,4 +139,24 @@ func unitMachine(ctx context.Context, c fleetclient.Client, arg string) (string,
 		return "", fmt.Errorf("unit %s is not scheduled to a machine", name)
 	}
 	return u.MachineID, nil
+}
+
+// rawTerminal prepares an interactive shell: a remote terminal, and when
+// stdin is a local terminal, that terminal in raw mode (keys go to the
+// remote side as typed) with its size. restore undoes the raw mode.
+func (a *app) rawTerminal(opts *fleetssh.Options) (restore func(), err error) {
+	opts.TTY = true
+	f, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func() {}, nil
+	}
+	fd := int(f.Fd())
+	if w, h, err := term.GetSize(fd); err == nil {
+		opts.Width, opts.Height = w, h
+	}
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil, fmt.Errorf("setting the terminal to raw mode: %w", err)
+	}
+	return func() { _ = term.Restore(fd, state) }, nil
 }

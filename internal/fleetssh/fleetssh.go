@@ -139,8 +139,10 @@ func (c *Client) Close() error {
 type Options struct {
 	// ForwardAgent forwards ssh-agent to the remote side (-A).
 	ForwardAgent bool
-	// TTY requests a terminal (an interactive shell).
-	TTY bool
+	// TTY requests a terminal (an interactive shell) of Width x Height
+	// (80 x 40 when zero).
+	TTY           bool
+	Width, Height int
 }
 
 // Run runs command remotely with the given streams (an interactive shell
@@ -161,7 +163,11 @@ func (c *Client) Run(command string, opts Options, stdin io.Reader, stdout, stde
 		}
 	}
 	if opts.TTY {
-		if err := s.RequestPty("xterm", 40, 80, ssh.TerminalModes{}); err != nil {
+		w, h := opts.Width, opts.Height
+		if w <= 0 || h <= 0 {
+			w, h = 80, 40
+		}
+		if err := s.RequestPty("xterm", h, w, ssh.TerminalModes{}); err != nil {
 			return 255, fmt.Errorf("requesting a terminal: %w", err)
 		}
 	}
