@@ -158,7 +158,6 @@ func fleetctlWith(t *testing.T, env map[string]string, localID string, set func(
 	var out, errb bytes.Buffer
 	a := newApp(strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
 	a.pollInterval = 10 * time.Millisecond
-	a.attemptTime = 500 * time.Millisecond
 	idFile := filepath.Join(t.TempDir(), "machine-id")
 	if err := os.WriteFile(idFile, []byte(localID+"\n"), 0o644); err != nil {
 		t.Fatal(err)
