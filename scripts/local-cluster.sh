@@ -24,17 +24,14 @@ ETCD=${ETCD:-0}
 UNIT_MANAGER=${UNIT_MANAGER:-auto}
 
 up() {
-	local bin=$DIR/bin fleetctl=()
+	local bin=$DIR/bin
 	mkdir -p "$bin"
-	echo "building fleetd and fleet-cluster into $bin"
+	echo "building fleetd, fleetctl and fleet-cluster into $bin"
 	"$GO" build -o "$bin/fleetd" ./cmd/fleetd
 	"$GO" build -o "$bin/fleet-cluster" ./cmd/fleet-cluster
-	if [ -d cmd/fleetctl ]; then
-		"$GO" build -o "$bin/fleetctl" ./cmd/fleetctl
-		fleetctl=(-fleetctl "$bin/fleetctl")
-	fi
+	"$GO" build -o "$bin/fleetctl" ./cmd/fleetctl
 	exec "$bin/fleet-cluster" up -dir "$DIR" -machines "$MACHINES" -etcd "$ETCD" \
-		-unit-manager "$UNIT_MANAGER" -fleetd "$bin/fleetd" ${fleetctl[@]+"${fleetctl[@]}"} -examples examples/units
+		-unit-manager "$UNIT_MANAGER" -fleetd "$bin/fleetd" -fleetctl "$bin/fleetctl" -examples examples/units
 }
 
 down() {

@@ -18,7 +18,7 @@ import (
 )
 
 // The binaries the tests run: fleetd, and this tool for the etcd members.
-var fleetdBin, selfBin string
+var fleetdBin, fleetctlBin, selfBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
@@ -31,8 +31,8 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	fleetdBin, selfBin = filepath.Join(dir, "fleetd"), filepath.Join(dir, "fleet-cluster")
-	for bin, pkg := range map[string]string{fleetdBin: "../fleetd", selfBin: "."} {
+	fleetdBin, fleetctlBin, selfBin = filepath.Join(dir, "fleetd"), filepath.Join(dir, "fleetctl"), filepath.Join(dir, "fleet-cluster")
+	for bin, pkg := range map[string]string{fleetdBin: "../fleetd", fleetctlBin: "../fleetctl", selfBin: "."} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
@@ -101,7 +101,7 @@ func TestUpDownSeparateEtcd(t *testing.T) {
 func upCluster(t *testing.T, opts upOptions) *State {
 	t.Helper()
 	opts.Dir = clusterDir(t)
-	opts.Fleetd, opts.Self = fleetdBin, selfBin
+	opts.Fleetd, opts.Fleetctl, opts.Self = fleetdBin, fleetctlBin, selfBin
 	opts.Examples, opts.Instances = "../../examples/units", 3
 	opts.Systemd, opts.Wait = "/lib/systemd/systemd", 30*time.Second
 	var out bytes.Buffer

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -17,92 +17,25 @@ import (
 	"github.com/fleet-rebuild/fleet/api"
 )
 
-// The cluster's client actions, one function each, as fleetctl would do them:
-// they can become fleetctl calls once it exists. They all talk to one fleetd's
-// API.
-
-// newClient connects to a fleetd API endpoint.
+// newClient connects to a fleetd API endpoint, for the tool's own checks.
 func newClient(endpoint string) (*api.Client, error) {
 	return api.NewClient(api.ClientConfig{Endpoint: endpoint, Timeout: 10 * time.Second})
 }
 
-// listMachines prints the live machines as fleetctl list-machines does.
-func listMachines(ctx context.Context, c *api.Client, w io.Writer) error {
-	ms, err := c.Machines(ctx)
-	if err != nil {
-		return fmt.Errorf("list-machines: %w", err)
-	}
-	tw := tabwriter.NewWriter(w, 0, 8, 1, '\t', 0)
-	fmt.Fprintln(tw, "MACHINE\tIP\tMETADATA")
-	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", shortID(m.ID), orDash(m.PrimaryIP), metadata(m.Metadata))
-	}
-	return tw.Flush()
-}
-
-// listUnits prints the published unit states as fleetctl list-units does.
-func listUnits(ctx context.Context, c *api.Client, w io.Writer) error {
-	states, err := c.UnitStates(ctx, api.StateFilter{})
-	if err != nil {
-		return fmt.Errorf("list-units: %w", err)
-	}
-	ms, err := c.Machines(ctx)
-	if err != nil {
-		return fmt.Errorf("list-units: %w", err)
-	}
-	ips := map[string]string{}
-	for _, m := range ms {
-		ips[m.ID] = m.PrimaryIP
-	}
-	tw := tabwriter.NewWriter(w, 0, 8, 1, '\t', 0)
-	fmt.Fprintln(tw, "UNIT\tMACHINE\tACTIVE\tSUB")
-	for _, s := range states {
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\n", s.Name, shortID(s.MachineID), orDash(ips[s.MachineID]), orDash(s.SystemdActiveState), orDash(s.SystemdSubState))
-	}
-	return tw.Flush()
-}
-
-// startUnit submits a unit and sets it launched, as fleetctl start does.
-func startUnit(ctx context.Context, c *api.Client, u exampleUnit) error {
-	if err := c.CreateUnit(ctx, api.Unit{Name: u.Name, Options: u.Options, DesiredState: "launched"}); err != nil {
-		return fmt.Errorf("start %s: %w", u.Name, err)
+// fleetctl runs the fleetctl binary against endpoint, its output to out.
+func fleetctl(ctx context.Context, bin, endpoint string, out io.Writer, args ...string) error {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--endpoint", endpoint}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("fleetctl %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
-}
-
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8] + "..."
-	}
-	return orDash(id)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func metadata(md map[string]string) string {
-	if len(md) == 0 {
-		return "-"
-	}
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + md[k]
-	}
-	return strings.Join(parts, ",")
 }
 
 // exampleUnit is one unit to start: a unit file, or an instance of a template.
 type exampleUnit struct {
 	Name    string
+	Path    string // the file for fleetctl: the unit's own, or its instance's name next to the template
 	Options []api.UnitOption
 }
 
@@ -139,11 +72,12 @@ func readExamples(dir string, instances int) ([]exampleUnit, error) {
 		name := filepath.Base(p)
 		prefix, ok := strings.CutSuffix(name, "@.service")
 		if !ok {
-			out = append(out, exampleUnit{Name: name, Options: opts})
+			out = append(out, exampleUnit{Name: name, Path: p, Options: opts})
 			continue
 		}
 		for i := 1; i <= instances; i++ {
-			out = append(out, exampleUnit{Name: prefix + "@" + strconv.Itoa(i) + ".service", Options: opts})
+			inst := prefix + "@" + strconv.Itoa(i) + ".service"
+			out = append(out, exampleUnit{Name: inst, Path: filepath.Join(dir, inst), Options: opts})
 		}
 	}
 	return out, nil

@@ -71,7 +71,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Machines, "machines", 3, "number of machines")
 	fs.IntVar(&o.Etcd, "etcd", 0, "0: etcd embedded in the first fleetd; N (odd): a separate etcd cluster of N member processes")
 	fs.StringVar(&o.Fleetd, "fleetd", "", "the fleetd binary (required)")
-	fs.StringVar(&o.Fleetctl, "fleetctl", "", "the fleetctl binary, printed for the user")
+	fs.StringVar(&o.Fleetctl, "fleetctl", "", "the fleetctl binary (required)")
 	fs.StringVar(&o.Examples, "examples", "examples/units", "directory of the example units to start")
 	fs.IntVar(&o.Instances, "instances", 3, "instances started of each template unit")
 	fs.StringVar(&o.UnitManager, "unit-manager", managerAuto, "auto (systemd where it can run, else fake), systemd or fake")
@@ -122,14 +122,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "%-8s %-4s pid %-8d %s\n", p.Role, p.Name, p.PID, state)
 	}
 	fmt.Fprintln(stdout)
-	cl, err := newClient("unix://" + s.Machines[0].Socket)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := listMachines(ctx, cl, stdout); err != nil {
+	endpoint := "unix://" + s.Machines[0].Socket
+	if err := fleetctl(ctx, s.Fleetctl, endpoint, stdout, "list-machines"); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout)
-	return listUnits(ctx, cl, stdout)
+	return fleetctl(ctx, s.Fleetctl, endpoint, stdout, "list-units")
 }

@@ -45,6 +45,7 @@ type State struct {
 	Why         string    `json:"why,omitempty"`
 	Cgroups     []string  `json:"cgroups,omitempty"` // the cluster's cgroup roots, one per hierarchy
 	EtcdURLs    []string  `json:"etcd_urls"`
+	Fleetctl    string    `json:"fleetctl"` // the fleetctl binary the cluster was started with
 	Machines    []Machine `json:"machines"`
 	Procs       []Proc    `json:"procs"`
 

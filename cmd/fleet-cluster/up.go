@@ -26,7 +26,7 @@ type upOptions struct {
 	Machines    int           // how many machines
 	Etcd        int           // 0: etcd embedded in the first fleetd; N: a separate N-member etcd
 	Fleetd      string        // the fleetd binary
-	Fleetctl    string        // the fleetctl binary, printed for the user; may be empty
+	Fleetctl    string        // the fleetctl binary: starts the examples, and printed for the user
 	Self        string        // this program's binary, run as the etcd members
 	Examples    string        // the example units' directory
 	Instances   int           // instances started of each template
@@ -59,7 +59,7 @@ func up(ctx context.Context, opts upOptions) error {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return fmt.Errorf("cluster directory: %w", err)
 	}
-	c := &cluster{opts: opts, state: &State{Dir: opts.Dir}}
+	c := &cluster{opts: opts, state: &State{Dir: opts.Dir, Fleetctl: opts.Fleetctl}}
 	if err := c.start(ctx); err != nil {
 		return errors.Join(err, down(opts.Dir, io.Discard))
 	}
@@ -74,6 +74,8 @@ func (o *upOptions) validate() error {
 		return fmt.Errorf("etcd: %d members, want 0 (embedded) or an odd number", o.Etcd)
 	case o.Fleetd == "":
 		return errors.New("fleetd: no binary given")
+	case o.Fleetctl == "":
+		return errors.New("fleetctl: no binary given")
 	case o.Etcd > 0 && o.Self == "":
 		return errors.New("no binary to run the etcd members with")
 	}
@@ -311,10 +313,12 @@ func (c *cluster) runExamples(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
+	start := []string{"start", "--no-block"}
 	for _, u := range units {
-		if err := startUnit(ctx, cl, u); err != nil {
-			return err
-		}
+		start = append(start, u.Path)
+	}
+	if err := fleetctl(ctx, c.opts.Fleetctl, c.endpoint(), c.opts.Out, start...); err != nil {
+		return err
 	}
 	var pending []string
 	waitErr := waitFor(ctx, c.opts.Wait, "example units running", c.state.Procs, func() error {
@@ -326,11 +330,11 @@ func (c *cluster) runExamples(ctx context.Context) error {
 	})
 	out := c.opts.Out
 	fmt.Fprintf(out, "\n%d machines (%s unit manager), etcd %s:\n\n", c.opts.Machines, c.state.UnitManager, c.etcdKind())
-	if err := listMachines(ctx, cl, out); err != nil {
+	if err := fleetctl(ctx, c.opts.Fleetctl, c.endpoint(), out, "list-machines"); err != nil {
 		return err
 	}
 	fmt.Fprintln(out)
-	if err := listUnits(ctx, cl, out); err != nil {
+	if err := fleetctl(ctx, c.opts.Fleetctl, c.endpoint(), out, "list-units"); err != nil {
 		return err
 	}
 	c.printAccess()
@@ -352,9 +356,7 @@ func (c *cluster) printAccess() {
 	out := c.opts.Out
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "export FLEETCTL_ENDPOINT=%s\n", c.endpoint())
-	if c.opts.Fleetctl != "" {
-		fmt.Fprintf(out, "fleetctl: %s\n", c.opts.Fleetctl)
-	}
+	fmt.Fprintf(out, "fleetctl: %s\n", c.opts.Fleetctl)
 	if c.state.UnitManager == managerSystemd {
 		fmt.Fprintf(out, "a machine's systemd: XDG_RUNTIME_DIR=%s systemctl --user status\n", c.state.Machines[0].Runtime)
 	}
