@@ -39,10 +39,13 @@
 //     machine's scope watches sched/<machine>/ and unit/global/. Published
 //     states and lease renewals wake nobody.
 //
-// Values are JSON with explicit field names. A value or key this backend
-// cannot read (written by something else, or corrupted) fails the call that
-// reads it with a *ValueError naming the key; nothing panics. A corrupt unit
-// can still be destroyed.
+// Values are JSON with explicit field names; unknown fields are ignored, so
+// that values written by a newer version are read during a rolling upgrade. A
+// value or key this backend cannot read (written by something else, or
+// corrupted) never fails a listing: it is left out, logged once with its key
+// (WithLogger) and counted (SkippedValues). A call that reads that one key
+// fails with a *ValueError naming it; nothing panics. A corrupt unit can still
+// be destroyed.
 //
 // # Contents
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,7 @@ type Registry struct {
 
 	rev     atomic.Int64 // highest store revision seen in a response
 	watches watchTable   // live Notify watches, for Settle
+	skips   skipLog      // unreadable values left out of listings
 }
 
 // settings are what the options set.
@@ -64,6 +66,7 @@ type settings struct {
 	attempts       int
 	backoff        time.Duration
 	maxTxnOps      int
+	logger         *slog.Logger
 }
 
 // Option configures a Registry made by New.
@@ -102,6 +105,12 @@ func WithMaxTxnOps(n int) Option {
 	return func(s *settings) { s.maxTxnOps = n }
 }
 
+// WithLogger sets where the registry logs what it skips: values and keys it
+// cannot read in a listing (default: discarded).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) { s.logger = l }
+}
+
 // New returns a Registry that stores its keys in etcd through cli.
 func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 	s := settings{
@@ -110,6 +119,7 @@ func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 		attempts:       DefaultAttempts,
 		backoff:        DefaultBackoff,
 		maxTxnOps:      DefaultMaxTxnOps,
+		logger:         slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(&s)
@@ -125,6 +135,8 @@ func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 		return nil, fmt.Errorf("etcd registry: %d attempts, want at least 1", s.attempts)
 	case s.backoff < 0:
 		return nil, fmt.Errorf("etcd registry: backoff %v is negative", s.backoff)
+	case s.logger == nil:
+		return nil, errors.New("etcd registry: nil logger")
 	case s.maxTxnOps < 2:
 		return nil, fmt.Errorf("etcd registry: max txn ops %d, want at least 2", s.maxTxnOps)
 	}

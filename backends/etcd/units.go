@@ -165,7 +165,8 @@ func (r *Registry) GlobalUnits(ctx context.Context) ([]core.Unit, error) {
 	return r.listUnits(ctx, "GlobalUnits", dirGlobal)
 }
 
-// listUnits reads every unit under dir, in key order.
+// listUnits reads every unit under dir, in key order, leaving out those it
+// cannot read (see skip).
 func (r *Registry) listUnits(ctx context.Context, op, dir string) ([]core.Unit, error) {
 	var out []core.Unit
 	err := r.call(ctx, op, func(ctx context.Context) error {
@@ -177,7 +178,10 @@ func (r *Registry) listUnits(ctx context.Context, op, dir string) ([]core.Unit, 
 		for _, kv := range resp.Kvs {
 			u, err := r.unitFromKV(kv)
 			if err != nil {
-				return err
+				if err := r.skip(kv, err); err != nil {
+					return err
+				}
+				continue
 			}
 			out = append(out, u)
 		}
