@@ -52,17 +52,26 @@ func (r *Registry) prefixRange(p string) keyRange { return keyRange{p, prefixEnd
 // The watches resume from the last revision they delivered. When etcd has
 // compacted that revision away the channel receives a value (the caller
 // relists) and the watch continues from the compaction point. One goroutine
-// per call serves the watches and stops when ctx is done.
+// per call serves the watches and stops when ctx is done or the client is
+// closed; either closes the channel.
 func (r *Registry) Notify(ctx context.Context, scope core.Scope) <-chan struct{} {
 	n := &notifier{r: r, out: make(chan struct{}, 1), ready: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	stopAfter := context.AfterFunc(r.cli.Ctx(), cancel)
 	if ctx.Err() != nil {
+		stopAfter()
+		cancel()
 		close(n.out)
 		return n.out
 	}
 	for _, kr := range r.scopeRanges(scope) {
 		n.watches = append(n.watches, &scopeWatch{keyRange: kr, progress: r.watches.add()})
 	}
-	go n.run(ctx)
+	go func() {
+		defer cancel()
+		defer stopAfter()
+		n.run(ctx)
+	}()
 	timer := time.NewTimer(r.cfg.requestTimeout)
 	defer timer.Stop()
 	select {
