@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
@@ -54,6 +53,7 @@ type Registry struct {
 	virtual  *virtualLeases            // nil unless WithClock
 
 	rev     atomic.Int64 // highest store revision seen in a response
+	revs    revisionLog  // per member, to notice the revision going backwards
 	watches watchTable   // live Notify watches, for Settle
 	skips   skipLog      // unreadable values left out of listings
 }
@@ -221,19 +221,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// saw records the store revision of a response header.
-func (r *Registry) saw(h *etcdserverpb.ResponseHeader) {
-	if h == nil {
-		return
-	}
-	for {
-		cur := r.rev.Load()
-		if h.Revision <= cur || r.rev.CompareAndSwap(cur, h.Revision) {
-			return
-		}
 	}
 }
 
