@@ -51,12 +51,12 @@ func (r *Registry) prefixRange(p string) keyRange { return keyRange{p, prefixEnd
 //
 // The watches resume from the last revision they delivered. When etcd has
 // compacted that revision away the channel receives a value (the caller
-// relists) and the watch continues from the compaction point. When a reply to
-// any call of this Registry, or a watch response, shows the store's revision
-// went backwards (see revisionLog), the channel receives a value and the
-// watches start again from the current revision. One goroutine
-// per call serves the watches and stops when ctx is done or the client is
-// closed; either closes the channel.
+// relists) and the watch continues from the compaction point. When the reply
+// to a read or a transaction of this Registry shows the store's revision went
+// backwards (see sawAfter), the channel receives a value and the watches
+// start again from the current revision. One goroutine per call serves the
+// watches and stops when ctx is done or the client is closed; either closes
+// the channel.
 func (r *Registry) Notify(ctx context.Context, scope core.Scope) <-chan struct{} {
 	n := &notifier{r: r, out: make(chan struct{}, 1), ready: make(chan struct{})}
 	ctx, cancel := context.WithCancel(ctx)

@@ -53,7 +53,7 @@ type Registry struct {
 	virtual  *virtualLeases            // nil unless WithClock
 
 	rev     atomic.Int64 // highest store revision seen in a response
-	revs    revisionLog  // per member, to notice the revision going backwards
+	cluster clusterLog   // to notice a new cluster on the same endpoints
 	watches watchTable   // live Notify watches, for Settle
 	skips   skipLog      // unreadable values left out of listings
 }
@@ -226,21 +226,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // get reads one key or, with opts, a range; it records the revision.
 func (r *Registry) get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	floor := r.rev.Load()
 	resp, err := r.cli.Get(ctx, key, opts...)
 	if err != nil {
 		return nil, err
 	}
-	r.saw(resp.Header)
+	r.sawAfter(resp.Header, floor)
 	return resp, nil
 }
 
 // txn commits one transaction and records the revision.
 func (r *Registry) txn(ctx context.Context, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error) {
+	floor := r.rev.Load()
 	resp, err := r.cli.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
 	if err != nil {
 		return nil, err
 	}
-	r.saw(resp.Header)
+	r.sawAfter(resp.Header, floor)
 	return resp, nil
 }
 

@@ -7,45 +7,38 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
-// revisionLog notices the store's revision going backwards: a restore from an
-// older snapshot without --bump-revision, or a cluster replaced by a new one
-// on the same endpoints. A member's revision never decreases otherwise, while
-// members may lag each other, so the highest revision is kept per member.
-type revisionLog struct {
-	mu      sync.Mutex
-	cluster uint64
-	members map[uint64]int64 // member ID → highest revision in its replies
+// clusterLog remembers the cluster ID of the replies, to notice a cluster
+// replaced by a new one on the same endpoints.
+type clusterLog struct {
+	mu sync.Mutex
+	id uint64 // 0 until the first reply
 }
 
-// backwards records h and reports whether it shows the store went back: a
-// revision below one the same member reported before, or another cluster.
-// After that the history is forgotten and h is the new start.
-func (l *revisionLog) backwards(h *etcdserverpb.ResponseHeader) bool {
+// changed records the cluster of h and reports whether it differs from the
+// one recorded before.
+func (l *clusterLog) changed(h *etcdserverpb.ResponseHeader) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.members == nil || l.cluster != h.ClusterId {
-		changed := l.members != nil
-		l.cluster, l.members = h.ClusterId, map[uint64]int64{h.MemberId: h.Revision}
-		return changed
-	}
-	prev, ok := l.members[h.MemberId]
-	if ok && h.Revision < prev {
-		l.members = map[uint64]int64{h.MemberId: h.Revision}
-		return true
-	}
-	l.members[h.MemberId] = max(prev, h.Revision)
-	return false
+	was := l.id
+	l.id = h.ClusterId
+	return was != 0 && was != h.ClusterId
 }
 
-// saw records the store revision of a response header. When the revision went
-// backwards, the revisions seen so far mean nothing any more: every live
-// Notify channel wakes its caller, who relists, and its watches start again
-// from the current revision.
-func (r *Registry) saw(h *etcdserverpb.ResponseHeader) {
+// saw records the store revision of a response header.
+func (r *Registry) saw(h *etcdserverpb.ResponseHeader) { r.sawAfter(h, 0) }
+
+// sawAfter records the store revision of the reply to a linearizable request
+// (a read or a transaction) sent when the highest revision seen was floor.
+// Such a reply cannot show a lower revision unless the store went backwards:
+// a restore from an older snapshot without --bump-revision, or a new cluster
+// on the same endpoints. Then the revisions seen so far mean nothing any more:
+// every live Notify channel wakes its caller, who relists, and its watches
+// start again from the current revision.
+func (r *Registry) sawAfter(h *etcdserverpb.ResponseHeader, floor int64) {
 	if h == nil {
 		return
 	}
-	if r.revs.backwards(h) {
+	if r.cluster.changed(h) || h.Revision < floor {
 		r.cfg.logger.Warn("etcd registry: the store's revision went backwards (restored?); relisting",
 			slog.Int64("revision", h.Revision), slog.Int64("seen", r.rev.Load()))
 		r.rev.Store(h.Revision)
