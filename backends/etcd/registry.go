@@ -56,6 +56,8 @@ type Registry struct {
 	cluster clusterLog   // to notice a new cluster on the same endpoints
 	watches watchTable   // live Notify watches, for Settle
 	skips   skipLog      // unreadable values left out of listings
+	// leaderWatch caches the leader key for standby engines.
+	leaderWatch leaderWatch
 }
 
 // settings are what the options set.
