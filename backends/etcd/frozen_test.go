@@ -104,6 +104,7 @@ func TestFrozenMember(t *testing.T) {
 	}
 
 	must(t, proc.Signal(syscall.SIGSTOP))
+	waitStopped(t, proc.Pid)
 	start := time.Now()
 	if _, err := reg.Units(ctx); !errors.Is(err, core.ErrUnavailable) {
 		t.Fatalf("Units with the member frozen: %v, want ErrUnavailable", err)
@@ -128,4 +129,35 @@ func TestFrozenMember(t *testing.T) {
 		}
 	}
 	waitWake(t, watch, "a change after the member thawed")
+}
+
+// waitStopped waits (at most 10 s) until every thread of process pid is
+// stopped, as /proc shows it: a signal is delivered asynchronously.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !allStopped(t, pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 10 s after SIGSTOP", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func allStopped(t *testing.T, pid int) bool {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	must(t, err)
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return false // a thread that ended meanwhile: look again
+		}
+		// The state follows the command name in parentheses, which may
+		// contain spaces.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		if f := strings.Fields(rest); len(f) == 0 || f[0] != "T" {
+			return false
+		}
+	}
+	return len(stats) > 0
 }
