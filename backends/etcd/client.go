@@ -43,7 +43,9 @@ type ClientConfig struct {
 	// (failing over to another member) if no answer comes within
 	// KeepAliveTimeout, so that a frozen or black-holed member, and the watches
 	// it serves, are noticed within seconds (DefaultKeepAliveTime and
-	// DefaultKeepAliveTimeout if zero). Idle connections are pinged too.
+	// DefaultKeepAliveTimeout if zero). Only connections that carry a stream
+	// (a watch, as Notify opens) are pinged: etcd's servers answer pings on
+	// an idle connection with "too many pings" and drop it.
 	KeepAliveTime, KeepAliveTimeout time.Duration
 	// Logger receives the client library's own logs; nil discards them (errors
 	// reach the caller as return values).
@@ -82,7 +84,6 @@ func Dial(ctx context.Context, cfg ClientConfig) (*clientv3.Client, error) {
 		DialTimeout:          timeout,
 		DialKeepAliveTime:    orDefault(cfg.KeepAliveTime, DefaultKeepAliveTime),
 		DialKeepAliveTimeout: orDefault(cfg.KeepAliveTimeout, DefaultKeepAliveTimeout),
-		PermitWithoutStream:  true,
 		TLS:                  tlsConfig,
 		Username:             cfg.Username,
 		Password:             cfg.Password,
