@@ -48,15 +48,17 @@ func (r *Registry) followLeader(held *leaderValue, rev int64) {
 		return
 	}
 	w.watching, w.held = true, held
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(r.cli.Ctx()))
-	ch := r.cli.Watch(ctx, r.keys.leader(), clientv3.WithRev(rev+1))
-	go r.serveLeaderWatch(ctx, cancel, ch, r.watches.restarts())
+	go r.serveLeaderWatch(rev+1, r.watches.restarts())
 }
 
-// serveLeaderWatch applies the watch's events to the cache until the watch
-// ends or restart is closed, then drops the cache.
-func (r *Registry) serveLeaderWatch(ctx context.Context, cancel context.CancelFunc, ch clientv3.WatchChan, restart <-chan struct{}) {
+// serveLeaderWatch watches the leader key from revision from and applies its
+// events to the cache until the watch ends or restart is closed, then drops
+// the cache. (Opening a watch blocks while etcd is unreachable: not in the
+// caller's request.)
+func (r *Registry) serveLeaderWatch(from int64, restart <-chan struct{}) {
 	w := &r.leaderWatch
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(r.cli.Ctx()))
+	ch := r.cli.Watch(ctx, r.keys.leader(), clientv3.WithRev(from))
 	defer func() {
 		cancel()
 		w.mu.Lock()

@@ -42,6 +42,25 @@ func (c *requestCounter) take() string {
 	return strings.Join(parts, " ")
 }
 
+// waitFor waits (at most 5 s) until method has been called, without taking
+// the counts: for requests sent in the background, like a watch being opened.
+func (c *requestCounter) waitFor(t testing.TB, method string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		n := c.n[method]
+		c.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s request within 5 s", method)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (c *requestCounter) total() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -115,7 +134,11 @@ func TestRequestsPerCall(t *testing.T) {
 		}},
 		{"acquire", "LeaseGrant=1 Range=1 Txn=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
 		{"renew leadership", "LeaseKeepAlive=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
-		{"standby engine", "Range=1 Watch=1", standby},
+		{"standby engine", "Range=1 Watch=1", func() error {
+			err := standby()
+			count.waitFor(t, "Watch") // opened in the background
+			return err
+		}},
 		{"standby again", "", standby},
 		{"agent read", "Range=1", func() error { _, err := reg.MachinePlacements(ctx, "m1"); return err }},
 		{"leave", "LeaseRevoke=1", func() error { return reg.Leave(ctx, "m1", "s1") }},
@@ -264,13 +287,17 @@ func TestStandbyFollowsLeaderKey(t *testing.T) {
 	ctx := t.Context()
 	f1, err := leader.AcquireLeadership(ctx, "e1", "s1", ttl)
 	must(t, err)
+	if _, err := standby.AcquireLeadership(ctx, "e2", "s2", ttl); !errors.Is(err, core.ErrNotLeader) {
+		t.Fatalf("standby while e1 leads: %v, want ErrNotLeader", err)
+	}
+	count.waitFor(t, "Watch") // opened in the background
 	for range 20 {
 		if _, err := standby.AcquireLeadership(ctx, "e2", "s2", ttl); !errors.Is(err, core.ErrNotLeader) {
 			t.Fatalf("standby while e1 leads: %v, want ErrNotLeader", err)
 		}
 	}
 	if got := count.take(); got != "Range=1 Watch=1" {
-		t.Fatalf("20 standby attempts sent %q, want one read and one watch", got)
+		t.Fatalf("21 standby attempts sent %q, want one read and one watch", got)
 	}
 
 	must(t, leader.ResignLeadership(ctx, f1))
