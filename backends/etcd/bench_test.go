@@ -156,12 +156,14 @@ func BenchmarkUnitCycle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The leases outlive a long run (200 cycles take minutes): nothing renews
+	// them between cycles.
 	for m := range machines {
-		if err := reg.Heartbeat(ctx, core.MachineState{ID: fmt.Sprintf("m%d", m)}, "s", time.Minute); err != nil {
+		if err := reg.Heartbeat(ctx, core.MachineState{ID: fmt.Sprintf("m%d", m)}, "s", time.Hour); err != nil {
 			b.Fatal(err)
 		}
 	}
-	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Minute)
+	fence, err := reg.AcquireLeadership(ctx, "e1", "e1/1", time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,8 +13,17 @@ import (
 	"google.golang.org/grpc"
 )
 
-// DefaultDialTimeout bounds the first connection to etcd.
-const DefaultDialTimeout = 5 * time.Second
+// Defaults of ClientConfig.
+const (
+	// DefaultDialTimeout bounds the first connection to etcd.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultKeepAliveTime is how long a connection may stay silent before the
+	// client pings the member (gRPC allows no less than 10 s).
+	DefaultKeepAliveTime = 10 * time.Second
+	// DefaultKeepAliveTimeout is how long the client waits for the answer to a
+	// ping before it closes the connection and fails over.
+	DefaultKeepAliveTimeout = 3 * time.Second
+)
 
 // ClientConfig says how to reach an etcd cluster.
 type ClientConfig struct {
@@ -29,6 +38,15 @@ type ClientConfig struct {
 	CAFile, CertFile, KeyFile string
 	// Username and Password authenticate with etcd's auth, if set.
 	Username, Password string
+	// KeepAliveTime and KeepAliveTimeout: after KeepAliveTime without traffic
+	// on a connection the client pings the member, and closes the connection
+	// (failing over to another member) if no answer comes within
+	// KeepAliveTimeout, so that a frozen or black-holed member, and the watches
+	// it serves, are noticed within seconds (DefaultKeepAliveTime and
+	// DefaultKeepAliveTimeout if zero). Only connections that carry a stream
+	// (a watch, as Notify opens) are pinged: etcd's servers answer pings on
+	// an idle connection with "too many pings" and drop it.
+	KeepAliveTime, KeepAliveTimeout time.Duration
 	// Logger receives the client library's own logs; nil discards them (errors
 	// reach the caller as return values).
 	Logger *zap.Logger
@@ -37,9 +55,11 @@ type ClientConfig struct {
 	DialOptions []grpc.DialOption
 }
 
-// Dial connects to etcd and checks that some endpoint answers a status request
-// within the dial timeout, so that a wrong address or credential fails here
-// rather than at the first call. Close the client when done.
+// Dial connects to etcd and checks, within the dial timeout, that the cluster
+// answers a linearizable request (a quorum is up), so that a wrong address or
+// credential fails here rather than at the first call. The client balances
+// among all endpoints: dead ones, in any position, do not matter while a
+// quorum answers. Close the client when done.
 func Dial(ctx context.Context, cfg ClientConfig) (*clientv3.Client, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints")
@@ -60,29 +80,34 @@ func Dial(ctx context.Context, cfg ClientConfig) (*clientv3.Client, error) {
 		logger = zap.NewNop()
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.Endpoints,
-		DialTimeout: timeout,
-		TLS:         tlsConfig,
-		Username:    cfg.Username,
-		Password:    cfg.Password,
-		Logger:      logger,
-		DialOptions: cfg.DialOptions,
+		Endpoints:            cfg.Endpoints,
+		DialTimeout:          timeout,
+		DialKeepAliveTime:    orDefault(cfg.KeepAliveTime, DefaultKeepAliveTime),
+		DialKeepAliveTimeout: orDefault(cfg.KeepAliveTimeout, DefaultKeepAliveTimeout),
+		TLS:                  tlsConfig,
+		Username:             cfg.Username,
+		Password:             cfg.Password,
+		Logger:               logger,
+		DialOptions:          cfg.DialOptions,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connecting to %v: %w", cfg.Endpoints, err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, timeout)
+	mctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var errs []error
-	for _, ep := range cfg.Endpoints {
-		if _, err := cli.Status(sctx, ep); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ep, err))
-			continue
-		}
-		return cli, nil
+	if _, err := cli.MemberList(mctx); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("etcd: no quorum answers at %v: %w", cfg.Endpoints, classify(ctx, err))
 	}
-	cli.Close()
-	return nil, fmt.Errorf("etcd: no endpoint answers: %w", classify(ctx, errors.Join(errs...)))
+	return cli, nil
+}
+
+// orDefault returns d, or def if d is not positive.
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // clientTLS builds the TLS configuration, or nil when no file is set.

@@ -3,7 +3,6 @@ package etcd
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"maps"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -12,8 +11,9 @@ import (
 )
 
 // The stored values are small JSON objects with explicit field names. Decoding
-// rejects unknown fields, so that a foreign or newer value is reported with its
-// key instead of being half-read.
+// ignores unknown fields, so that values written by a newer version during a
+// rolling upgrade are read; a value that does not decode (wrong types, not
+// JSON, null) is reported with its key.
 
 // unitValue is the value of unit/local/<name> and unit/global/<name>.
 type unitValue struct {
@@ -82,7 +82,7 @@ func decode(key string, value []byte, v any) error {
 	if string(bytes.TrimSpace(value)) == "null" {
 		return &ValueError{Key: key, Reason: "value is null"}
 	}
-	if err := strictUnmarshal(value, v); err != nil {
+	if err := json.Unmarshal(value, v); err != nil {
 		return &ValueError{Key: key, Reason: "cannot decode value: " + err.Error()}
 	}
 	return nil
@@ -116,18 +116,4 @@ func decodeUnit(kv *mvccpb.KeyValue, name string, global bool) (core.Unit, error
 		return core.Unit{}, err
 	}
 	return core.Unit{Name: name, Hash: v.Hash, TargetState: v.Target, Global: global, Revision: kv.ModRevision}, nil
-}
-
-// strictUnmarshal decodes one JSON value into v, rejecting unknown fields and
-// trailing data.
-func strictUnmarshal(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
 }

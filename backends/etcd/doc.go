@@ -39,10 +39,13 @@
 //     machine's scope watches sched/<machine>/ and unit/global/. Published
 //     states and lease renewals wake nobody.
 //
-// Values are JSON with explicit field names. A value or key this backend
-// cannot read (written by something else, or corrupted) fails the call that
-// reads it with a *ValueError naming the key; nothing panics. A corrupt unit
-// can still be destroyed.
+// Values are JSON with explicit field names; unknown fields are ignored, so
+// that values written by a newer version are read during a rolling upgrade. A
+// value or key this backend cannot read (written by something else, or
+// corrupted) never fails a listing: it is left out, logged once with its key
+// (WithLogger) and counted (SkippedValues). A call that reads that one key
+// fails with a *ValueError naming it; nothing panics. A corrupt unit can still
+// be destroyed.
 //
 // # Contents
 //
@@ -82,7 +85,19 @@
 //
 // A Registry remembers the leases it granted, so that renewals need no read.
 // Another Registry (another process, or this one restarted) with the same
-// session or engine adopts the lease it finds.
+// session adopts the lease it finds. A standby engine reads the leader key
+// once and then watches it: while another session holds it, its attempts
+// answer core.ErrNotLeader without a request (not with WithClock, whose
+// answers must not depend on how fast a watch delivers).
+//
+// # Store history
+//
+// The embedded server compacts history older than an hour (configurable) and
+// has a backend quota. A Notify watch that resumes at a compacted revision
+// wakes its caller, who relists. A reply to a read or a transaction at a
+// revision below one seen before it was sent (a restore from an older
+// snapshot without --bump-revision, or a new cluster on the same endpoints)
+// restarts every Notify watch from the current revision and wakes its caller.
 //
 // # Atomicity
 //
@@ -106,7 +121,8 @@
 // attempts; then the call fails with an error wrapping core.ErrUnavailable
 // and etcd's own error. Every write is safe to retry: transactions are
 // guarded, and CreateUnit and DestroyUnit recognise their own earlier write
-// when a reply was lost. Other etcd errors (permission denied, request too
+// when a reply was lost (a unit destroyed and re-created by someone else in
+// between is left alone). Other etcd errors (permission denied, request too
 // large) are returned wrapped, without retrying.
 //
 // # Virtual time
@@ -127,9 +143,11 @@
 // # Costs
 //
 // In steady state an agent costs one keep-alive per heartbeat, and the engine
-// one keep-alive per leadership renewal; neither polls. Reads happen when a
+// one keep-alive per leadership renewal; standby engines cost nothing; none
+// polls. Reads happen when a
 // watch wakes a driver. Per call: Heartbeat renewal 1 request (first: read,
-// grant, transaction), AcquireLeadership renewal 1 (standby engine: 1 read),
+// grant, transaction), AcquireLeadership renewal 1 (standby engine: a read
+// and a watch once, then none while the leader lives),
 // each listing 1 request, ApplySchedule 1 transaction per about WithMaxTxnOps/2
 // placements (each carries its where/ index; a place conditional on the
 // unit's revision is a nested transaction), PublishUnitStates 1 transaction

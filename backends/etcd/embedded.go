@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,16 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+)
+
+// Defaults of EmbeddedConfig.
+const (
+	// DefaultCompactionRetention is how much history the server keeps: older
+	// revisions are compacted away periodically.
+	DefaultCompactionRetention = time.Hour
+	// DefaultQuotaBytes is the most the database may grow to before etcd raises
+	// its no-space alarm and refuses writes.
+	DefaultQuotaBytes = 2 << 30
 )
 
 // startAttempts bounds the starts with fresh free ports when another process
@@ -40,9 +51,13 @@ type EmbeddedConfig struct {
 	UnsafeNoFsync bool
 	// MaxTxnOps is the most operations one transaction may carry (128 if zero).
 	MaxTxnOps uint
-	// CompactionRetention, if set, compacts history older than this
-	// periodically, so that a long-running server's store stays small.
+	// CompactionRetention: history older than this is compacted away
+	// periodically (every tenth of it), so that a long-running server's store
+	// stays small (DefaultCompactionRetention if zero).
 	CompactionRetention time.Duration
+	// QuotaBytes is the most the database may grow to before etcd refuses
+	// writes (DefaultQuotaBytes if zero).
+	QuotaBytes int64
 	// TLS, if set, serves clients over TLS (https URLs).
 	TLS *ServerTLS
 	// Logger receives the server's logs; nil logs errors to stderr.
@@ -188,10 +203,9 @@ func (e *Embedded) etcdConfig() (*embed.Config, error) {
 		ec.ClientTLSInfo.TrustedCAFile = c.TLS.ClientCAFile
 		ec.ClientTLSInfo.ClientCertAuth = c.TLS.ClientCAFile != ""
 	}
-	if c.CompactionRetention > 0 {
-		ec.AutoCompactionMode = embed.CompactorModePeriodic
-		ec.AutoCompactionRetention = c.CompactionRetention.String()
-	}
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = cmp.Or(c.CompactionRetention, DefaultCompactionRetention).String()
+	ec.QuotaBackendBytes = cmp.Or(c.QuotaBytes, DefaultQuotaBytes)
 	if c.Logger != nil {
 		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(c.Logger)
 	} else {

@@ -19,7 +19,9 @@ import (
 // the key's create revision, which only a new acquisition changes, so epochs
 // strictly increase. A renewal by the Registry that acquired is one keep-alive
 // (no request with a virtual clock); otherwise one read, plus a grant and a
-// transaction when the key is free.
+// transaction when the key is free. After that read a standby engine watches
+// the leader key (see leaderWatch): while another session holds it, later
+// attempts answer ErrNotLeader without a request.
 func (r *Registry) AcquireLeadership(ctx context.Context, engine, session string, ttl time.Duration) (core.Fence, error) {
 	if engine == "" {
 		return core.Fence{}, errors.New("etcd registry: AcquireLeadership: engine has no ID")
@@ -57,6 +59,9 @@ func (r *Registry) acquireOnce(ctx context.Context, engine, session string, ttl 
 		}
 		return core.Fence{Engine: engine, Session: session, Epoch: h.epoch}, true, nil
 	}
+	if v, ok := r.cachedLeader(); ok && (v.Engine != engine || v.Session != session) {
+		return core.Fence{}, false, heldByOther(engine, v)
+	}
 	resp, err := r.get(ctx, key)
 	if err != nil {
 		return core.Fence{}, false, err
@@ -67,11 +72,9 @@ func (r *Registry) acquireOnce(ctx context.Context, engine, session string, ttl 
 		if err := decode(key, kv.Value, &v); err != nil {
 			return core.Fence{}, false, err
 		}
-		if v.Engine != engine {
-			return core.Fence{}, false, fmt.Errorf("engine %s: lease held by %s: %w", engine, v.Engine, core.ErrNotLeader)
-		}
-		if v.Session != session {
-			return core.Fence{}, false, fmt.Errorf("engine %s: lease held by another session of the same machine ID: %w", engine, core.ErrNotLeader)
+		r.followLeader(&v, resp.Header.Revision)
+		if v.Engine != engine || v.Session != session {
+			return core.Fence{}, false, heldByOther(engine, v)
 		}
 		// Held for this engine and session through another Registry: adopt it.
 		r.setLeader(&heldLease{id: clientv3.LeaseID(kv.Lease), engine: engine, session: session, epoch: kv.CreateRevision})
@@ -93,6 +96,14 @@ func (r *Registry) acquireOnce(ctx context.Context, engine, session string, ttl 
 		err = rerr
 	}
 	return core.Fence{}, false, err
+}
+
+// heldByOther is the ErrNotLeader of engine when the leader key names v.
+func heldByOther(engine string, v leaderValue) error {
+	if v.Engine != engine {
+		return fmt.Errorf("engine %s: lease held by %s: %w", engine, v.Engine, core.ErrNotLeader)
+	}
+	return fmt.Errorf("engine %s: lease held by another session of the same machine ID: %w", engine, core.ErrNotLeader)
 }
 
 // ResignLeadership deletes the leader key if fence is current, in a transaction

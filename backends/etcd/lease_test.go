@@ -42,6 +42,25 @@ func (c *requestCounter) take() string {
 	return strings.Join(parts, " ")
 }
 
+// waitFor waits (at most 5 s) until method has been called, without taking
+// the counts: for requests sent in the background, like a watch being opened.
+func (c *requestCounter) waitFor(t testing.TB, method string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		n := c.n[method]
+		c.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s request within 5 s", method)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (c *requestCounter) total() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,13 +103,22 @@ func countingClient(t testing.TB, endpoints []string) (*clientv3.Client, *reques
 }
 
 // TestRequestsPerCall pins what each steady-state call costs in etcd requests,
-// with etcd's own TTLs: renewals are one keep-alive and reads one range.
+// with etcd's own TTLs: renewals are one keep-alive and reads one range; a
+// standby engine reads the leader key once and then watches it, so that its
+// later attempts cost nothing while the leader lives.
 func TestRequestsPerCall(t *testing.T) {
 	cli, count := countingClient(t, shared.srv.Endpoints())
 	reg, err := New(cli, WithPrefix(freshPrefix()))
 	must(t, err)
 	ctx := t.Context()
 	m := core.MachineState{ID: "m1", Version: "1"}
+	standby := func() error {
+		_, err := reg.AcquireLeadership(ctx, "e2", "e2/1", ttl)
+		if !errors.Is(err, core.ErrNotLeader) {
+			return err
+		}
+		return nil
+	}
 	steps := []struct {
 		name, want string
 		do         func() error
@@ -106,13 +134,12 @@ func TestRequestsPerCall(t *testing.T) {
 		}},
 		{"acquire", "LeaseGrant=1 Range=1 Txn=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
 		{"renew leadership", "LeaseKeepAlive=1", func() error { _, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl); return err }},
-		{"standby engine", "Range=1", func() error {
-			_, err := reg.AcquireLeadership(ctx, "e2", "e2/1", ttl)
-			if !errors.Is(err, core.ErrNotLeader) {
-				return err
-			}
-			return nil
+		{"standby engine", "Range=1 Watch=1", func() error {
+			err := standby()
+			count.waitFor(t, "Watch") // opened in the background
+			return err
 		}},
+		{"standby again", "", standby},
 		{"agent read", "Range=1", func() error { _, err := reg.MachinePlacements(ctx, "m1"); return err }},
 		{"leave", "LeaseRevoke=1", func() error { return reg.Leave(ctx, "m1", "s1") }},
 	}
@@ -223,5 +250,72 @@ func TestSecondProcessSameSession(t *testing.T) {
 	must(t, second.ResignLeadership(ctx, f2))
 	if _, err := first.AcquireLeadership(ctx, "e9", "s9", ttl); err != nil {
 		t.Fatalf("acquire after the adopted lease was resigned: %v", err)
+	}
+}
+
+// acquireWithin retries AcquireLeadership until it succeeds, for at most d;
+// other errors than ErrNotLeader fail the test.
+func acquireWithin(t *testing.T, reg *Registry, engine, session string, lease, d time.Duration) core.Fence {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		f, err := reg.AcquireLeadership(t.Context(), engine, session, lease)
+		if err == nil {
+			return f
+		}
+		if !errors.Is(err, core.ErrNotLeader) {
+			t.Fatalf("AcquireLeadership %s: %v", engine, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not get the leadership within %v: %v", engine, d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStandbyFollowsLeaderKey: standby engines in other processes answer from
+// their watch of the leader key, without a request, while the leader lives; they
+// take over once it resigns, or once its lease expires under etcd's own TTL, and
+// the deposed engine's fenced writes are then refused.
+func TestStandbyFollowsLeaderKey(t *testing.T) {
+	prefix := freshPrefix()
+	leader, err := New(shared.cli, WithPrefix(prefix))
+	must(t, err)
+	cli, count := countingClient(t, shared.srv.Endpoints())
+	standby, err := New(cli, WithPrefix(prefix))
+	must(t, err)
+	ctx := t.Context()
+	f1, err := leader.AcquireLeadership(ctx, "e1", "s1", ttl)
+	must(t, err)
+	if _, err := standby.AcquireLeadership(ctx, "e2", "s2", ttl); !errors.Is(err, core.ErrNotLeader) {
+		t.Fatalf("standby while e1 leads: %v, want ErrNotLeader", err)
+	}
+	count.waitFor(t, "Watch") // opened in the background
+	for range 20 {
+		if _, err := standby.AcquireLeadership(ctx, "e2", "s2", ttl); !errors.Is(err, core.ErrNotLeader) {
+			t.Fatalf("standby while e1 leads: %v, want ErrNotLeader", err)
+		}
+	}
+	if got := count.take(); got != "Range=1 Watch=1" {
+		t.Fatalf("21 standby attempts sent %q, want one read and one watch", got)
+	}
+
+	must(t, leader.ResignLeadership(ctx, f1))
+	f2 := acquireWithin(t, standby, "e2", "s2", time.Second, 5*time.Second)
+
+	// e2 stops renewing: etcd expires its lease (1 s, the shortest the test
+	// server grants) and e1, watching, takes over; e2's fence is then stale.
+	f3 := acquireWithin(t, leader, "e1", "s1", ttl, 10*time.Second)
+	if f3.Epoch <= f2.Epoch {
+		t.Fatalf("epoch after expiry %d, want above %d", f3.Epoch, f2.Epoch)
+	}
+	if _, err := standby.ApplySchedule(ctx, f2, []core.ScheduleOp{placeOp("a.service", "m1")}); !errors.Is(err, core.ErrStaleFence) {
+		t.Fatalf("deposed engine's write after its lease expired: %v, want ErrStaleFence", err)
+	}
+	if _, err := standby.AcquireLeadership(ctx, "e2", "s2", ttl); !errors.Is(err, core.ErrNotLeader) {
+		t.Fatalf("deposed engine renewing: %v, want ErrNotLeader", err)
+	}
+	if n := keyCount(t, leader, dirSched); n != 0 {
+		t.Fatalf("%d placements written by a deposed engine", n)
 	}
 }

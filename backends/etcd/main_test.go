@@ -27,6 +27,9 @@ func testServerConfig() EmbeddedConfig {
 }
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		os.Exit(runChildServer(dir))
+	}
 	os.Exit(runTests(m))
 }
 

@@ -61,6 +61,8 @@ func (r *Registry) Machine(ctx context.Context, id string) (core.MachineState, e
 
 // readMachines reads the machines at machineKey (a prefix with prefix set) and
 // the metadata under metaKey (always a prefix) in one request, and merges them.
+// A listing (prefix set) leaves out the records it cannot read (see skip); a
+// single machine's unreadable record fails with a *ValueError.
 func (r *Registry) readMachines(ctx context.Context, machineKey, metaKey string, prefix bool) ([]core.MachineState, error) {
 	var opts []clientv3.OpOption
 	if prefix {
@@ -82,25 +84,35 @@ func (r *Registry) readMachines(ctx context.Context, machineKey, metaKey string,
 	for _, kv := range kvs {
 		key := string(kv.Key)
 		id, err := r.keys.leaf(key, dirMachine)
-		if err != nil {
+		var v machineValue
+		if err == nil {
+			err = decode(key, kv.Value, &v)
+		}
+		if err != nil && !prefix {
 			return nil, err
 		}
-		var v machineValue
-		if err := decode(key, kv.Value, &v); err != nil {
-			return nil, err
+		if err != nil {
+			if err := r.skip(kv, err); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		out = append(out, core.MergeMetadata(v.state(id), dyn[id]))
 	}
 	return out, nil
 }
 
-// decodeMeta groups meta/<machine>/<key> values by machine.
+// decodeMeta groups meta/<machine>/<key> values by machine, leaving out the
+// keys it cannot read (see skip).
 func (r *Registry) decodeMeta(kvs []*mvccpb.KeyValue) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for _, kv := range kvs {
 		machine, key, err := r.keys.splitPair(string(kv.Key), dirMeta)
 		if err != nil {
-			return nil, err
+			if err := r.skip(kv, err); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if out[machine] == nil {
 			out[machine] = map[string]string{}

@@ -51,18 +51,30 @@ func (r *Registry) prefixRange(p string) keyRange { return keyRange{p, prefixEnd
 //
 // The watches resume from the last revision they delivered. When etcd has
 // compacted that revision away the channel receives a value (the caller
-// relists) and the watch continues from the compaction point. One goroutine
-// per call serves the watches and stops when ctx is done.
+// relists) and the watch continues from the compaction point. When the reply
+// to a read or a transaction of this Registry shows the store's revision went
+// backwards (see sawAfter), the channel receives a value and the watches
+// start again from the current revision. One goroutine per call serves the
+// watches and stops when ctx is done or the client is closed; either closes
+// the channel.
 func (r *Registry) Notify(ctx context.Context, scope core.Scope) <-chan struct{} {
 	n := &notifier{r: r, out: make(chan struct{}, 1), ready: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	stopAfter := context.AfterFunc(r.cli.Ctx(), cancel)
 	if ctx.Err() != nil {
+		stopAfter()
+		cancel()
 		close(n.out)
 		return n.out
 	}
 	for _, kr := range r.scopeRanges(scope) {
 		n.watches = append(n.watches, &scopeWatch{keyRange: kr, progress: r.watches.add()})
 	}
-	go n.run(ctx)
+	go func() {
+		defer cancel()
+		defer stopAfter()
+		n.run(ctx)
+	}()
 	timer := time.NewTimer(r.cfg.requestTimeout)
 	defer timer.Stop()
 	select {
@@ -117,6 +129,7 @@ func (n *notifier) open(ctx context.Context, w *scopeWatch) {
 // closes the channel.
 func (n *notifier) run(ctx context.Context) {
 	defer n.stop()
+	restart := n.r.watches.restarts()
 	for _, w := range n.watches {
 		n.open(ctx, w)
 	}
@@ -132,6 +145,9 @@ func (n *notifier) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-restart:
+			restart = n.r.watches.restarts()
+			n.restart(ctx)
 		case resp, ok := <-ch(0):
 			n.handle(ctx, ws[0], resp, ok)
 		case resp, ok := <-ch(1):
@@ -139,6 +155,17 @@ func (n *notifier) run(ctx context.Context) {
 		case resp, ok := <-ch(2):
 			n.handle(ctx, ws[2], resp, ok)
 		}
+	}
+}
+
+// restart wakes the caller, who relists, and opens every watch again from the
+// current revision: the store's revision went backwards, so the revisions the
+// watches would resume from may never come.
+func (n *notifier) restart(ctx context.Context) {
+	n.signal()
+	for _, w := range n.watches {
+		w.next = 0
+		n.open(ctx, w)
 	}
 }
 
@@ -161,6 +188,9 @@ func (n *notifier) created(w *scopeWatch) {
 
 // handle processes one watch response, or the end of a watch (ok false).
 func (n *notifier) handle(ctx context.Context, w *scopeWatch, resp clientv3.WatchResponse, ok bool) {
+	if ok {
+		n.r.saw(resp.Header)
+	}
 	switch {
 	case ctx.Err() != nil:
 	case !ok || resp.Canceled:

@@ -119,3 +119,33 @@ func TestNotifyClosedWhenCancelledEarly(t *testing.T) {
 		t.Fatal("Notify with a done context: channel not closed")
 	}
 }
+
+// waitClosed fails the test unless ch is closed within 5 s (wake-ups before
+// that are drained).
+func waitClosed(t *testing.T, ch <-chan struct{}, after string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("after %s: channel not closed", after)
+		}
+	}
+}
+
+// TestNotifyClosedWithClient: a Notify whose client is closed, before the
+// call or while it watches, closes its channel although its context is live.
+func TestNotifyClosedWithClient(t *testing.T) {
+	cli := dial(t, ClientConfig{Endpoints: shared.srv.Endpoints()})
+	reg, err := New(cli, WithPrefix(freshPrefix()), WithRequestTimeout(300*time.Millisecond))
+	must(t, err)
+	ch := reg.Notify(t.Context(), core.Scope{})
+	must(t, reg.Settle(t.Context()))
+	cli.Close()
+	waitClosed(t, ch, "closing the client while watching")
+	waitClosed(t, reg.Notify(t.Context(), core.Scope{Machine: "m1"}), "Notify on a closed client")
+}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
@@ -53,7 +53,11 @@ type Registry struct {
 	virtual  *virtualLeases            // nil unless WithClock
 
 	rev     atomic.Int64 // highest store revision seen in a response
+	cluster clusterLog   // to notice a new cluster on the same endpoints
 	watches watchTable   // live Notify watches, for Settle
+	skips   skipLog      // unreadable values left out of listings
+	// leaderWatch caches the leader key for standby engines.
+	leaderWatch leaderWatch
 }
 
 // settings are what the options set.
@@ -64,6 +68,7 @@ type settings struct {
 	attempts       int
 	backoff        time.Duration
 	maxTxnOps      int
+	logger         *slog.Logger
 }
 
 // Option configures a Registry made by New.
@@ -102,6 +107,12 @@ func WithMaxTxnOps(n int) Option {
 	return func(s *settings) { s.maxTxnOps = n }
 }
 
+// WithLogger sets where the registry logs what it skips: values and keys it
+// cannot read in a listing (default: discarded).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) { s.logger = l }
+}
+
 // New returns a Registry that stores its keys in etcd through cli.
 func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 	s := settings{
@@ -110,6 +121,7 @@ func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 		attempts:       DefaultAttempts,
 		backoff:        DefaultBackoff,
 		maxTxnOps:      DefaultMaxTxnOps,
+		logger:         slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(&s)
@@ -125,6 +137,8 @@ func New(cli *clientv3.Client, opts ...Option) (*Registry, error) {
 		return nil, fmt.Errorf("etcd registry: %d attempts, want at least 1", s.attempts)
 	case s.backoff < 0:
 		return nil, fmt.Errorf("etcd registry: backoff %v is negative", s.backoff)
+	case s.logger == nil:
+		return nil, errors.New("etcd registry: nil logger")
 	case s.maxTxnOps < 2:
 		return nil, fmt.Errorf("etcd registry: max txn ops %d, want at least 2", s.maxTxnOps)
 	}
@@ -212,36 +226,25 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// saw records the store revision of a response header.
-func (r *Registry) saw(h *etcdserverpb.ResponseHeader) {
-	if h == nil {
-		return
-	}
-	for {
-		cur := r.rev.Load()
-		if h.Revision <= cur || r.rev.CompareAndSwap(cur, h.Revision) {
-			return
-		}
-	}
-}
-
 // get reads one key or, with opts, a range; it records the revision.
 func (r *Registry) get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	floor := r.rev.Load()
 	resp, err := r.cli.Get(ctx, key, opts...)
 	if err != nil {
 		return nil, err
 	}
-	r.saw(resp.Header)
+	r.sawAfter(resp.Header, floor)
 	return resp, nil
 }
 
 // txn commits one transaction and records the revision.
 func (r *Registry) txn(ctx context.Context, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error) {
+	floor := r.rev.Load()
 	resp, err := r.cli.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
 	if err != nil {
 		return nil, err
 	}
-	r.saw(resp.Header)
+	r.sawAfter(resp.Header, floor)
 	return resp, nil
 }
 

@@ -1,8 +1,10 @@
 package etcd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -174,23 +176,18 @@ func TestInvalidNamesRejected(t *testing.T) {
 	}
 }
 
-// TestCorruptValuesNameTheKey: values this backend cannot read, and keys it
-// does not know, are reported with their key by every reader, never a panic.
+// TestCorruptValuesNameTheKey: reads of one key report a value this backend
+// cannot read with its key, never a panic.
 func TestCorruptValuesNameTheKey(t *testing.T) {
 	for _, c := range []struct {
 		key, value string
 		read       func(*Registry) error
 	}{
-		{"unit/local/a.service", "{not json", func(r *Registry) error { _, err := r.Units(t.Context()); return err }},
-		{"unit/global/g.service", `{"hash":"h","target":"launched","extra":1}`, func(r *Registry) error { _, err := r.GlobalUnits(t.Context()); return err }},
-		{"unit/other/x.service", `{}`, func(r *Registry) error { _, err := r.Units(t.Context()); return err }},
-		{"sched/m1", `{}`, func(r *Registry) error { _, err := r.Placements(t.Context()); return err }},
-		{"sched/m1/a.service", `[1]`, func(r *Registry) error { _, err := r.MachinePlacements(t.Context(), "m1"); return err }},
-		{"machine/m1", `{"session":1}`, func(r *Registry) error { _, err := r.Machines(t.Context()); return err }},
+		{"unit/local/a.service", "{not json", func(r *Registry) error { _, err := r.Unit(t.Context(), "a.service"); return err }},
 		{"machine/m1", `{"session":1}`, func(r *Registry) error {
 			return r.Heartbeat(t.Context(), core.MachineState{ID: "m1"}, "s", ttl)
 		}},
-		{"state/m1/a.service/x", `{}`, func(r *Registry) error { _, err := r.UnitStates(t.Context()); return err }},
+		{"machine/m1", `{"session":1}`, func(r *Registry) error { _, err := r.Machine(t.Context(), "m1"); return err }},
 		{"leader", `e1`, func(r *Registry) error { _, err := r.AcquireLeadership(t.Context(), "e1", "e1/1", ttl); return err }},
 		{"unit/local/a.service", "\x00\xff", func(r *Registry) error { return r.SetTargetState(t.Context(), "a.service", core.Launched) }},
 	} {
@@ -203,6 +200,74 @@ func TestCorruptValuesNameTheKey(t *testing.T) {
 		if !errors.As(err, &ve) || ve.Key != key || !strings.Contains(err.Error(), key) {
 			t.Errorf("reading %s = %q: got error %v, want a ValueError naming the key", c.key, c.value, err)
 		}
+	}
+}
+
+// TestListingsSkipCorruptValues: one value or key this version cannot read
+// (written by a newer fleet, or corrupted) never fails a listing: it is left
+// out, logged once with its key and counted, and the rest is listed. Unknown
+// fields are ignored.
+func TestListingsSkipCorruptValues(t *testing.T) {
+	for _, c := range []struct {
+		key, value string
+		list       func(*Registry) (int, error)
+	}{
+		{"unit/local/a.service", "{not json", func(r *Registry) (int, error) { us, err := r.Units(t.Context()); return len(us), err }},
+		{"unit/global/g.service", "null", func(r *Registry) (int, error) { us, err := r.GlobalUnits(t.Context()); return len(us), err }},
+		{"unit/other/x.service", `{}`, func(r *Registry) (int, error) { us, err := r.Units(t.Context()); return len(us), err }},
+		{"sched/m1", `{}`, func(r *Registry) (int, error) { ps, err := r.Placements(t.Context()); return len(ps), err }},
+		{"sched/m1/a.service", `[1]`, func(r *Registry) (int, error) {
+			ps, err := r.MachinePlacements(t.Context(), "m1")
+			return len(ps), err
+		}},
+		{"machine/m1", `{"session":1}`, func(r *Registry) (int, error) { ms, err := r.Machines(t.Context()); return len(ms), err }},
+		{"meta/m1", `x`, func(r *Registry) (int, error) { ms, err := r.Machines(t.Context()); return len(ms), err }},
+		{"state/m1/a.service/x", `{}`, func(r *Registry) (int, error) { ss, err := r.UnitStates(t.Context()); return len(ss), err }},
+	} {
+		var logs bytes.Buffer
+		reg, _ := newTestRegistry(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		ctx := t.Context()
+		good, contents := testUnit("good.service", false, "x")
+		must(t, reg.CreateUnit(ctx, good, contents))
+		gg, gcontents := testUnit("good-g.service", true, "x")
+		must(t, reg.CreateUnit(ctx, gg, gcontents))
+		must(t, reg.Heartbeat(ctx, core.MachineState{ID: "m0"}, "s", ttl))
+		must(t, reg.PublishUnitStates(ctx, "m0", "s", []core.UnitState{{Unit: "good.service"}}, nil))
+		f, err := reg.AcquireLeadership(ctx, "e1", "e1/1", ttl)
+		must(t, err)
+		must(t, second(reg.ApplySchedule(ctx, f, []core.ScheduleOp{placeOp("good.service", "m1"), placeOp("good.service", "m0")})))
+		key := reg.keys.prefix + c.key
+		_, err = shared.cli.Put(ctx, key, c.value)
+		must(t, err)
+		for range 2 {
+			n, err := c.list(reg)
+			if err != nil || n != 1 && n != 2 {
+				t.Errorf("listing with %s = %q: %d items, error %v; want the good ones and no error", c.key, c.value, n, err)
+			}
+		}
+		if got := strings.Count(logs.String(), key); got != 1 {
+			t.Errorf("%s = %q: logged %d times, want once with its key; log:\n%s", c.key, c.value, got, logs.String())
+		}
+		if got := reg.SkippedValues(); got != 1 {
+			t.Errorf("%s = %q: SkippedValues %d, want 1", c.key, c.value, got)
+		}
+	}
+}
+
+// TestUnknownFieldsIgnored: a value written by a newer version with fields
+// this one does not know is read, not refused.
+func TestUnknownFieldsIgnored(t *testing.T) {
+	reg, _ := newTestRegistry(t)
+	key := reg.keys.unit("g.service", true)
+	_, err := shared.cli.Put(t.Context(), key, `{"hash":"h","target":"launched","extra":{"x":1}}`)
+	must(t, err)
+	us, err := reg.Units(t.Context())
+	must(t, err)
+	if len(us) != 1 || us[0].Hash != "h" || us[0].TargetState != core.Launched || !us[0].Global {
+		t.Fatalf("Units = %+v, want g.service read with its known fields", us)
+	}
+	if reg.SkippedValues() != 0 {
+		t.Fatalf("SkippedValues %d, want 0", reg.SkippedValues())
 	}
 }
 

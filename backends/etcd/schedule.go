@@ -43,7 +43,7 @@ func (r *Registry) listPlacements(ctx context.Context, op, dir string) ([]core.P
 
 // listPairs reads every key under dir, whose keys are kind/<machine>/<unit>,
 // in key order: one range read. Each value is decoded into a V and turned into
-// a T by mk.
+// a T by mk; a key or value that cannot be read is left out (see skip).
 func listPairs[V, T any](ctx context.Context, r *Registry, op, dir, kind string, mk func(machine, unit string, v V, modRev int64) T) ([]T, error) {
 	var out []T
 	err := r.call(ctx, op, func(ctx context.Context) error {
@@ -55,12 +55,15 @@ func listPairs[V, T any](ctx context.Context, r *Registry, op, dir, kind string,
 		for _, kv := range resp.Kvs {
 			key := string(kv.Key)
 			machine, unit, err := r.keys.splitPair(key, kind)
-			if err != nil {
-				return err
-			}
 			var v V
-			if err := decode(key, kv.Value, &v); err != nil {
-				return err
+			if err == nil {
+				err = decode(key, kv.Value, &v)
+			}
+			if err != nil {
+				if err := r.skip(kv, err); err != nil {
+					return err
+				}
+				continue
 			}
 			out = append(out, mk(machine, unit, v, kv.ModRevision))
 		}

@@ -21,6 +21,7 @@ type watchTable struct {
 	mu      sync.Mutex
 	live    map[*watchProgress]struct{}
 	changed chan struct{} // closed and replaced when a watch advances
+	restart chan struct{} // closed and replaced when the store's revision went back
 }
 
 // watchProgress is one watch's position: every change up to seen in its range
@@ -31,6 +32,28 @@ type watchProgress struct {
 
 func (t *watchTable) init() {
 	t.live = map[*watchProgress]struct{}{}
+	t.changed = make(chan struct{})
+	t.restart = make(chan struct{})
+}
+
+// restarts returns a channel closed at the next reset.
+func (t *watchTable) restarts() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.restart
+}
+
+// reset forgets how far each watch has delivered and tells the watches to
+// start again: the store's revision went backwards.
+func (t *watchTable) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p := range t.live {
+		p.seen = 0
+	}
+	close(t.restart)
+	t.restart = make(chan struct{})
+	close(t.changed)
 	t.changed = make(chan struct{})
 }
 

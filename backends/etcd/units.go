@@ -59,20 +59,21 @@ func (r *Registry) CreateUnit(ctx context.Context, u core.Unit, contents []byte)
 // DestroyUnit removes a unit and its reference, and its contents if no other
 // unit refers to them, in one transaction; core.ErrUnitNotFound if absent. Its
 // placements stay. If the reply to a delete was lost and the retry finds the
-// unit gone, the call succeeds. A unit whose value cannot be decoded is removed
-// too, without touching contents.
+// unit gone, or re-created by someone else (another create revision), the call
+// succeeds and leaves the new unit alone. A unit whose value cannot be decoded
+// is removed too, without touching contents.
 func (r *Registry) DestroyUnit(ctx context.Context, name string) error {
 	if err := checkComponent("unit name", name); err != nil {
 		return fmt.Errorf("etcd registry: DestroyUnit: %w", err)
 	}
-	sent := false // an earlier attempt sent a delete
+	var sent int64 // the create revision of the unit an earlier attempt sent a delete for
 	return r.call(ctx, "DestroyUnit", func(ctx context.Context) error {
 		for range conflictRounds {
 			kv, global, err := r.readUnit(ctx, name)
 			if err != nil {
 				return err
 			}
-			if kv == nil && sent {
+			if sent != 0 && (kv == nil || kv.CreateRevision != sent) {
 				return nil
 			}
 			if kv == nil {
@@ -83,7 +84,7 @@ func (r *Registry) DestroyUnit(ctx context.Context, name string) error {
 			if u, err := decodeUnit(kv, name, global); err == nil {
 				ops = append(ops, r.unrefOps(u)...)
 			}
-			sent = true
+			sent = kv.CreateRevision
 			resp, err := r.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)}, ops, nil)
 			if err != nil {
 				return err
@@ -165,7 +166,8 @@ func (r *Registry) GlobalUnits(ctx context.Context) ([]core.Unit, error) {
 	return r.listUnits(ctx, "GlobalUnits", dirGlobal)
 }
 
-// listUnits reads every unit under dir, in key order.
+// listUnits reads every unit under dir, in key order, leaving out those it
+// cannot read (see skip).
 func (r *Registry) listUnits(ctx context.Context, op, dir string) ([]core.Unit, error) {
 	var out []core.Unit
 	err := r.call(ctx, op, func(ctx context.Context) error {
@@ -177,7 +179,10 @@ func (r *Registry) listUnits(ctx context.Context, op, dir string) ([]core.Unit, 
 		for _, kv := range resp.Kvs {
 			u, err := r.unitFromKV(kv)
 			if err != nil {
-				return err
+				if err := r.skip(kv, err); err != nil {
+					return err
+				}
+				continue
 			}
 			out = append(out, u)
 		}
