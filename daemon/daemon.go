@@ -242,11 +242,13 @@ func (d *Daemon) openRegistry(ctx context.Context) error {
 		return err
 	}
 	d.cli = cli
-	reg, err := etcd.New(cli, etcd.WithPrefix(cfg.EtcdKeyPrefix), etcd.WithRequestTimeout(cfg.EtcdRequestTimeout))
+	reg, err := etcd.New(cli, etcd.WithPrefix(cfg.EtcdKeyPrefix), etcd.WithRequestTimeout(cfg.EtcdRequestTimeout),
+		etcd.WithLogger(d.log.With("component", "registry")))
 	if err != nil {
 		return err
 	}
 	d.reg = reg
+	d.metrics.watchSkipped(reg.SkippedValues)
 	return nil
 }
 

@@ -85,6 +85,13 @@ func newMetrics() *metrics {
 	return m
 }
 
+// watchSkipped exports the count of registry values this version could not
+// read (skipped in listings, each logged once with its key).
+func (m *metrics) watchSkipped(skipped func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "fleet", Name: "registry_skipped_values_total",
+		Help: "Registry values skipped in listings because this version cannot read them."}, func() float64 { return float64(skipped()) }))
+}
+
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
