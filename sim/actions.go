@@ -55,6 +55,10 @@ func (c *Cluster) Command(cmd core.Command, name string) error {
 	if err := c.client.SetTargetState(c.ctx, name, to); err != nil {
 		return fmt.Errorf("sim: %s %s: %w", cmd, name, err)
 	}
+	if to == core.Launched && rec.TargetState != core.Launched {
+		c.opSeq++
+		rec.launchedSeq = c.opSeq
+	}
 	rec.TargetState = to
 	c.tracef("client", "%s %s (target %s)", cmd, name, to)
 	c.userChange(rec.Global)

@@ -63,6 +63,7 @@ type Machine struct {
 	RunsEngine bool
 
 	sd          *systemd
+	starts      *startLog
 	agent       *core.Agent
 	engine      *core.Engine
 	reg         *view
@@ -112,12 +113,17 @@ type Cluster struct {
 	// or renewing the lease.
 	beforePass *checkSnapshot
 	ctx        context.Context
+	// opSeq orders user commands and accepted starts, for the convergence
+	// check of units that ran and ended.
+	opSeq uint64
 }
 
 // SchedUnitRecord is what the simulator remembers of a submitted unit.
 type SchedUnitRecord struct {
 	core.SchedUnit
 	Contents []byte
+	// launchedSeq is the opSeq at which the user last set the unit launched.
+	launchedSeq uint64
 }
 
 // New starts an empty cluster.
@@ -205,7 +211,8 @@ func (c *Cluster) boot(m *Machine, fresh bool) {
 	}
 	state := core.MachineState{ID: m.ID, Metadata: m.Metadata, Capabilities: core.Capabilities{DisableEngine: !m.RunsEngine}, Version: "sim"}
 	session := fmt.Sprintf("%s/%d", m.ID, m.session)
-	agent, err := core.NewAgent(core.AgentConfig{Machine: state, Session: session, TTL: c.cfg.AgentTTL}, m.reg, m.sd)
+	m.starts = newStartLog(c, m.sd)
+	agent, err := core.NewAgent(core.AgentConfig{Machine: state, Session: session, TTL: c.cfg.AgentTTL}, m.reg, m.starts)
 	if err != nil {
 		panic(fmt.Sprintf("sim: %v (the cluster config was validated)", err))
 	}

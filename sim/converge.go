@@ -81,8 +81,8 @@ func (c *Cluster) machineConverged(m *Machine, want []*core.SchedUnit) (bool, st
 			return false, fmt.Sprintf("%s: %s missing", m.ID, u.Name)
 		case s.Hash != u.Hash || s.LoadState != core.LoadLoaded:
 			return false, fmt.Sprintf("%s: %s not loaded with contents %s (%s, %s)", m.ID, u.Name, u.Hash.Short(), s.Hash.Short(), s.LoadState)
-		case s.ActiveState != core.ActiveActive && u.TargetState == core.Launched:
-			return false, fmt.Sprintf("%s: %s is %s/%s, want running", m.ID, u.Name, s.ActiveState, s.SubState)
+		case u.TargetState == core.Launched && s.ActiveState != core.ActiveActive && !c.ended(m, u, s):
+			return false, fmt.Sprintf("%s: %s is %s/%s, want running or started and ended", m.ID, u.Name, s.ActiveState, s.SubState)
 		case s.Running() && u.TargetState == core.Loaded:
 			return false, fmt.Sprintf("%s: %s is %s, want stopped", m.ID, u.Name, s.ActiveState)
 		}
@@ -97,6 +97,19 @@ func (c *Cluster) machineConverged(m *Machine, want []*core.SchedUnit) (bool, st
 		return false, fmt.Sprintf("%s: runs units not scheduled there: %v", m.ID, extra)
 	}
 	return true, ""
+}
+
+// ended reports whether launched unit u, reported as s by m's systemd, ran
+// and ended legitimately: it is inactive or failed, and m's current fleetd
+// started it with its current contents after the user last set it launched.
+// fleet starts a launched unit once per revision; restarting it is systemd's
+// job (Restart=).
+func (c *Cluster) ended(m *Machine, u *core.SchedUnit, s core.UnitStatus) bool {
+	if s.ActiveState != core.ActiveInactive && s.ActiveState != core.ActiveFailed {
+		return false
+	}
+	st, ok := m.starts.byRun[u.Name]
+	return ok && st.hash == u.Hash && st.seq > c.units[u.Name].launchedSeq
 }
 
 // RunUntilConverged runs until the cluster converges, checking every interval of
