@@ -20,7 +20,7 @@ func (c *Cluster) Submit(name string, contents []byte) error {
 	c.replaces = nil
 	c.units[name] = &SchedUnitRecord{SchedUnit: core.SchedUnit{Unit: s.Unit, Req: s.Requirements.ForUnit(n)}, Contents: s.File.Bytes()}
 	c.tracef("client", "submit %s (%s)", name, s.Unit.Hash.Short())
-	c.userChange(s.Unit.Global)
+	c.userChange()
 	return nil
 }
 
@@ -46,7 +46,7 @@ func (c *Cluster) Command(cmd core.Command, name string) error {
 		delete(c.units, name)
 		c.replaces = nil
 		c.tracef("client", "destroy %s", name)
-		c.userChange(rec.Global)
+		c.userChange()
 		return nil
 	}
 	if err := core.CheckActivatable(name, to); err != nil {
@@ -61,7 +61,7 @@ func (c *Cluster) Command(cmd core.Command, name string) error {
 	}
 	rec.TargetState = to
 	c.tracef("client", "%s %s (target %s)", cmd, name, to)
-	c.userChange(rec.Global)
+	c.userChange()
 	return nil
 }
 
@@ -73,14 +73,6 @@ func (c *Cluster) SubmitAndStart(name string, contents []byte) error {
 	return c.Command(core.CmdStart, name)
 }
 
-// userChange wakes the watchers a user's change concerns: the engines, and every
-// agent when a global unit changed.
-func (c *Cluster) userChange(global bool) {
-	at := c.clock.Now().Add(c.cfg.NotifyDelay)
-	c.wakeEngines(at)
-	if global {
-		for _, m := range c.machines {
-			c.wakeAgent(m, at)
-		}
-	}
-}
+// userChange notes that a leader must plan again before the cluster counts as
+// converged. Who wakes is the registry's business: see deliverWakeups.
+func (c *Cluster) userChange() { c.planned = false }

@@ -62,21 +62,29 @@ type Machine struct {
 	Metadata   map[string]string
 	RunsEngine bool
 
-	sd          *systemd
-	starts      *startLog
-	agent       *core.Agent
-	engine      *core.Engine
-	reg         *view
-	session     int
-	up          bool
-	partitioned bool
-	skew        time.Duration
-	gen         int
-	agentAt     time.Time
-	engineAt    time.Time
-	sdAt        time.Time
-	lastBeat    time.Time
-	stallUntil  time.Time
+	sd     *systemd
+	starts *startLog
+	// stopWatch cancels the Notify subscriptions of the running fleetd, whose
+	// channels wake its agent (agentWake) and engine (engineWake).
+	stopWatch  context.CancelFunc
+	agentWake  <-chan struct{}
+	engineWake <-chan struct{}
+	// fleetdRestarted says the fleetd running now is not the first on this
+	// systemd (see publishedMatch).
+	fleetdRestarted bool
+	agent           *core.Agent
+	engine          *core.Engine
+	reg             *view
+	session         int
+	up              bool
+	partitioned     bool
+	skew            time.Duration
+	gen             int
+	agentAt         time.Time
+	engineAt        time.Time
+	sdAt            time.Time
+	lastBeat        time.Time
+	stallUntil      time.Time
 }
 
 // Up reports whether the machine is running.
@@ -150,8 +158,13 @@ func New(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// Close releases the backend.
-func (c *Cluster) Close() error { return c.backend.Close() }
+// Close ends the machines' subscriptions and releases the backend.
+func (c *Cluster) Close() error {
+	for _, m := range c.machines {
+		m.unwatch()
+	}
+	return c.backend.Close()
+}
 
 // Now is the current virtual time.
 func (c *Cluster) Now() time.Time { return c.clock.Now() }
@@ -205,10 +218,12 @@ func (c *Cluster) boot(m *Machine, fresh bool) {
 	m.gen++
 	m.up = true
 	m.agentAt, m.engineAt, m.sdAt = time.Time{}, time.Time{}, time.Time{}
+	m.fleetdRestarted = !fresh
 	if fresh {
 		m.session++
 		m.sd = newSystemd(skewed{c.clock, m.skew}, c.cfg.JobDuration)
 	}
+	c.watch(m)
 	state := core.MachineState{ID: m.ID, Metadata: m.Metadata, Capabilities: core.Capabilities{DisableEngine: !m.RunsEngine}, Version: "sim"}
 	session := fmt.Sprintf("%s/%d", m.ID, m.session)
 	m.starts = newStartLog(c, m.sd)

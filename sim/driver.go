@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"context"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/core"
 )
 
 // wakeAgent asks for m's agent pass at time at, unless one is already due by then.
@@ -28,12 +31,59 @@ func (c *Cluster) wakeEngine(m *Machine, at time.Time) {
 	c.schedule(&event{at: at, kind: evEngine, machine: m, gen: m.gen})
 }
 
-// wakeEngines wakes every engine at time at, as a watch event would: something
-// changed that the engine must plan for.
-func (c *Cluster) wakeEngines(at time.Time) {
-	c.planned = false
-	for _, m := range c.engines {
-		c.wakeEngine(m, at)
+// watch subscribes m's new fleetd to the registry's wake-ups: its agent to its
+// machine's scope, its engine to the engine's scope, as the production driver
+// does. A previous fleetd's subscriptions end.
+func (c *Cluster) watch(m *Machine) {
+	m.unwatch()
+	ctx, cancel := context.WithCancel(c.ctx)
+	m.stopWatch = cancel
+	m.agentWake = c.backend.Registry.Notify(ctx, core.Scope{Machine: m.ID})
+	if m.RunsEngine {
+		m.engineWake = c.backend.Registry.Notify(ctx, core.Scope{})
+	}
+}
+
+// unwatch ends m's subscriptions (its fleetd stopped).
+func (m *Machine) unwatch() {
+	if m.stopWatch != nil {
+		m.stopWatch()
+	}
+	m.stopWatch, m.agentWake, m.engineWake = nil, nil, nil
+}
+
+// deliverWakeups is the only place where changes in the registry wake agents
+// and engines: it drains every Notify channel without blocking and schedules
+// a pass, NotifyDelay later, for each one that fired. A machine cut off from
+// the registry (partitioned, or the registry down) keeps its wake-up pending,
+// as a watch resumes after a reconnection.
+func (c *Cluster) deliverWakeups() {
+	if c.backend.Settle != nil {
+		if err := c.backend.Settle(); err != nil {
+			c.tracef("-", "registry settle: %v", err)
+		}
+	}
+	at := c.clock.Now().Add(c.cfg.NotifyDelay)
+	for _, m := range c.machines {
+		if !m.up || m.partitioned || c.registryDown {
+			continue
+		}
+		if fired(m.agentWake) {
+			c.wakeAgent(m, at)
+		}
+		if fired(m.engineWake) {
+			c.wakeEngine(m, at)
+		}
+	}
+}
+
+// fired reports whether ch has a wake-up, without blocking.
+func fired(ch <-chan struct{}) bool {
+	select {
+	case _, ok := <-ch:
+		return ok
+	default:
+		return false
 	}
 }
 
@@ -52,6 +102,7 @@ func (c *Cluster) RunFor(d time.Duration) error {
 // returns true, or until an invariant fails.
 func (c *Cluster) RunUntil(end time.Time, stop func() bool) error {
 	for {
+		c.deliverWakeups()
 		t, ok := c.peekTime()
 		if !ok || t.After(end) {
 			c.clock.set(end)
@@ -170,7 +221,7 @@ func (c *Cluster) heartbeat(m *Machine) {
 	}
 	c.schedule(&event{at: m.lastBeat.Add(c.cfg.AgentTTL), kind: evExpiry, machine: m})
 	if first {
-		c.wakeEngines(c.clock.Now().Add(c.cfg.NotifyDelay))
+		c.planned = false
 	}
 }
 
@@ -185,5 +236,5 @@ func (c *Cluster) checkExpiry(m *Machine) {
 	}
 	c.expiredAt[m.ID] = c.clock.Now()
 	c.tracef(m.ID, "presence expired")
-	c.wakeEngines(c.clock.Now().Add(c.cfg.NotifyDelay))
+	c.planned = false
 }

@@ -54,6 +54,7 @@ func (s *EtcdServer) Backend() BackendFactory {
 			Name:     "etcd",
 			Registry: reg,
 			Expire:   func() error { return reg.Expire(ctx) },
+			Settle:   func() error { return reg.Settle(ctx) },
 			Close: func() error {
 				_, err := s.cli.Delete(ctx, prefix, clientv3.WithPrefix())
 				return err

@@ -144,16 +144,6 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 			c.failovers = append(c.failovers, Failover{Unit: d.Unit, From: d.From, To: d.To, Latency: lat})
 		}
 	}
-	if len(res.Decisions) > 0 {
-		at := c.clock.Now().Add(c.cfg.NotifyDelay)
-		for _, d := range res.Decisions {
-			for _, id := range []string{d.From, d.To} {
-				if mm := c.byID[id]; mm != nil {
-					c.wakeAgent(mm, at)
-				}
-			}
-		}
-	}
 	after := c.snapshotForCheck()
 	if after == nil {
 		return
