@@ -74,7 +74,7 @@ type Machine struct {
 	fleetdRestarted bool
 	agent           *core.Agent
 	engine          *core.Engine
-	reg             *view
+	reg             core.Registry // its view, behind the registry faults
 	session         int
 	up              bool
 	partitioned     bool
@@ -102,7 +102,7 @@ type Cluster struct {
 	machines []*Machine
 	engines  []*Machine
 	byID     map[string]*Machine
-	client   *view
+	client   core.Registry
 
 	registryDown bool
 	units        map[string]*SchedUnitRecord
@@ -124,6 +124,9 @@ type Cluster struct {
 	// opSeq orders user commands and accepted starts, for the convergence
 	// check of units that ran and ended.
 	opSeq uint64
+	// regFaults are the registry faults injected now, drawn from faultRNG.
+	regFaults RegistryFaults
+	faultRNG  *rand.Rand
 }
 
 // SchedUnitRecord is what the simulator remembers of a submitted unit.
@@ -141,6 +144,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg:         cfg,
 		clock:       &Clock{now: Epoch},
 		rng:         rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		faultRNG:    rand.New(rand.NewPCG(cfg.Seed^0x5851f42d4c957f2d, cfg.Seed)),
 		byID:        map[string]*Machine{},
 		units:       map[string]*SchedUnitRecord{},
 		expiredAt:   map[string]time.Time{},
@@ -153,7 +157,7 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sim: start backend: %w", err)
 	}
 	c.backend = b
-	c.client = &view{c: c, machine: &Machine{ID: "client", up: true}, base: b.Registry}
+	c.client = Intercept(&view{c: c, machine: &Machine{ID: "client", up: true}, base: b.Registry}, c.faultFuncs("client"))
 	c.tracef("-", "cluster: seed %d, backend %s", cfg.Seed, b.Name)
 	return c, nil
 }
@@ -192,7 +196,7 @@ func (c *Cluster) AddMachine(id string, metadata map[string]string, engine bool)
 	if c.cfg.MaxSkew > 0 {
 		m.skew = time.Duration(c.rng.Int64N(int64(2*c.cfg.MaxSkew))) - c.cfg.MaxSkew
 	}
-	m.reg = &view{c: c, machine: m, base: c.backend.Registry}
+	m.reg = Intercept(&view{c: c, machine: m, base: c.backend.Registry}, c.faultFuncs(id))
 	c.machines = insertSorted(c.machines, m)
 	c.byID[id] = m
 	if engine {

@@ -68,13 +68,22 @@ func (c *Cluster) deliverWakeups() {
 		if !m.up || m.partitioned || c.registryDown {
 			continue
 		}
-		if fired(m.agentWake) {
+		if fired(m.agentWake) && !c.dropped(m, "agent") {
 			c.wakeAgent(m, at)
 		}
-		if fired(m.engineWake) {
+		if fired(m.engineWake) && !c.dropped(m, "engine") {
 			c.wakeEngine(m, at)
 		}
 	}
+}
+
+// dropped draws whether a wake-up of m's role is lost (RegistryFaults).
+func (c *Cluster) dropped(m *Machine, role string) bool {
+	if !c.strikes(c.regFaults.DropWakeup) {
+		return false
+	}
+	c.tracef(m.ID, "registry fault: %s wake-up dropped", role)
+	return true
 }
 
 // fired reports whether ch has a wake-up, without blocking.

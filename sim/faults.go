@@ -148,6 +148,9 @@ func (c *Cluster) onSystemd(id, what string, f func(*systemd) error) error {
 // failing starts; crashed machines come back.
 func (c *Cluster) Heal() {
 	c.tracef("-", "heal")
+	if c.regFaults != (RegistryFaults{}) {
+		c.SetRegistryFaults(RegistryFaults{})
+	}
 	if c.registryDown {
 		c.RegistryDown(false)
 	}

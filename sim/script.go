@@ -240,6 +240,13 @@ func (s *Script) exec(cmd string, args []string, input string) (string, error) {
 	case "registry-down", "registry-up":
 		c.RegistryDown(cmd == "registry-down")
 		return "", nil
+	case "registry-faults":
+		f, err := parseRegistryFaults(kv)
+		if err != nil {
+			return "", err
+		}
+		c.SetRegistryFaults(f)
+		return "", nil
 	}
 	return s.execFault(cmd, pos)
 }
@@ -288,6 +295,28 @@ func (s *Script) execFault(cmd string, pos []string) (string, error) {
 		})
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseRegistryFaults reads lose-reply=, slow-call= and drop-wakeup= rates.
+func parseRegistryFaults(kv map[string]string) (RegistryFaults, error) {
+	var f RegistryFaults
+	for k, v := range kv {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil || rate < 0 || rate > 1 {
+			return f, fmt.Errorf("registry-faults: %s=%s is not a rate from 0 to 1", k, v)
+		}
+		switch k {
+		case "lose-reply":
+			f.LoseReply = rate
+		case "slow-call":
+			f.SlowCall = rate
+		case "drop-wakeup":
+			f.DropWakeup = rate
+		default:
+			return f, fmt.Errorf("registry-faults: unknown rate %q, want lose-reply, slow-call or drop-wakeup", k)
+		}
+	}
+	return f, nil
 }
 
 // userError renders an error as the output line a user would see.
