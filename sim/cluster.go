@@ -85,6 +85,12 @@ type Machine struct {
 	sdAt            time.Time
 	lastBeat        time.Time
 	stallUntil      time.Time
+	// pauseWrite, if set, pauses the engine's next schedule write for that
+	// long; pausedUntil is the end of the pause it is in (see
+	// PauseEngineWrite).
+	pauseWrite  time.Duration
+	pausedUntil time.Time
+	pausedPass  bool
 }
 
 // Up reports whether the machine is running.
@@ -125,6 +131,8 @@ type Cluster struct {
 	// check of units that ran and ended.
 	opSeq uint64
 	// regFaults are the registry faults injected now, drawn from faultRNG.
+	// pausing says an engine is paused in its write (PauseEngineWrite).
+	pausing   bool
 	regFaults RegistryFaults
 	faultRNG  *rand.Rand
 }

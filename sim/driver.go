@@ -202,10 +202,17 @@ func (c *Cluster) enginePass(m *Machine) {
 		c.wakeEngine(m, m.stallUntil)
 		return
 	}
+	if !m.pausedUntil.IsZero() {
+		// Its pass is still in progress, paused before its write.
+		c.wakeEngine(m, later(now, m.pausedUntil).Add(c.cfg.NotifyDelay))
+		return
+	}
 	c.stats.enginePasses++
 	c.beforePass = nil
 	res, err := m.engine.Reconcile(c.ctx, now.Add(m.skew))
 	before := c.beforePass
+	paused := m.pausedPass
+	m.pausedPass = false
 	for _, d := range res.Decisions {
 		c.tracef(m.ID, "engine: %s", d)
 	}
@@ -213,11 +220,19 @@ func (c *Cluster) enginePass(m *Machine) {
 		c.tracef(m.ID, "engine: %v", err)
 	}
 	if res.Leader && err == nil {
-		c.afterLeaderPass(m, res, before)
+		c.afterLeaderPass(m, res, before, paused)
 	}
 	if !res.NextWake.IsZero() {
 		c.wakeEngine(m, res.NextWake.Add(-m.skew))
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // heartbeat is called by a machine's view after each accepted heartbeat: the

@@ -92,6 +92,51 @@ func (c *Cluster) StallEngine(id string, d time.Duration) error {
 	return nil
 }
 
+// PauseEngineWrite pauses a machine's engine for d in its next pass that
+// writes the schedule, between its snapshot and its write, as a GC pause or a
+// frozen VM would: the cluster runs on meanwhile (another engine may take the
+// lease), then the write goes out with the fence the engine had, and fencing
+// must reject it if the lease moved.
+func (c *Cluster) PauseEngineWrite(id string, d time.Duration) error {
+	m, err := c.machine(id)
+	if err != nil {
+		return err
+	}
+	if m.engine == nil {
+		return fmt.Errorf("sim: machine %s runs no engine", id)
+	}
+	m.pauseWrite = d
+	c.tracef(id, "engine will pause %s before its next write", d)
+	return nil
+}
+
+// pauseBeforeWrite runs the cluster on for m's armed pause, with m's engine
+// pass suspended in its write, and restores what the checker learnt of that
+// pass before the pause. It fails if m's fleetd ended meanwhile: a dead
+// process writes nothing.
+func (c *Cluster) pauseBeforeWrite(m *Machine) error {
+	if m == nil || m.pauseWrite <= 0 || c.pausing {
+		// One pause at a time: a pause armed during another stays armed.
+		return nil
+	}
+	c.pausing = true
+	defer func() { c.pausing = false }()
+	d, gen := m.pauseWrite, m.gen
+	m.pauseWrite, m.pausedUntil = 0, c.clock.Now().Add(d)
+	before := c.beforePass
+	c.tracef(m.ID, "engine paused between its snapshot and its write for %s", d)
+	if err := c.RunUntil(m.pausedUntil, nil); err != nil {
+		c.tracef(m.ID, "during the pause: %v", err)
+	}
+	m.pausedUntil, c.beforePass = time.Time{}, before
+	if m.gen != gen || !m.up {
+		return fmt.Errorf("sim: the fleetd of %s ended while its engine was paused", m.ID)
+	}
+	c.tracef(m.ID, "engine resumes its write")
+	m.pausedPass = true
+	return nil
+}
+
 // StopUnitBehindBack stops a unit with systemctl on a machine, behind fleet's back.
 func (c *Cluster) StopUnitBehindBack(id, unit string) error {
 	return c.onSystemd(id, "systemctl stop "+unit, func(sd *systemd) error { return sd.StopBehindBack(unit) })

@@ -124,7 +124,10 @@ func (c *Cluster) snapshotForCheck() *checkSnapshot {
 }
 
 // afterLeaderPass checks the invariants that a leader's pass must leave true.
-func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *checkSnapshot) {
+// A pass paused before its write (PauseEngineWrite) planned from a snapshot
+// the cluster has left meanwhile: its decisions are checked against that
+// snapshot, but the schedule it leaves waits for the next pass.
+func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *checkSnapshot, paused bool) {
 	c.stats.decisions += len(res.Decisions)
 	now := make(map[string]string, len(res.Unplaceable))
 	for _, u := range res.Unplaceable {
@@ -134,7 +137,7 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 		}
 	}
 	c.unplaceable = now
-	c.planned = true
+	c.planned = !paused
 	for _, d := range res.Decisions {
 		if d.Kind == core.Reschedule && strings.HasPrefix(d.Reason, "machine ") && strings.HasSuffix(d.Reason, " went away") {
 			lat := c.clock.Now().Sub(c.expiredAt[d.From])
@@ -148,7 +151,9 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 	if after == nil {
 		return
 	}
-	c.checkSchedule(after)
+	if !paused {
+		c.checkSchedule(after)
+	}
 	if before != nil && len(res.Decisions) > 0 {
 		c.checkLeastLoaded(before, res.Decisions)
 	}

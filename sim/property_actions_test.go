@@ -110,6 +110,13 @@ func (h *history) allFaults() map[string]faultFunc {
 	faults["return"] = faultFunc{func() []string { return h.machineIDs(false) }, func(t *rapid.T, id string) { must(t, h.c.ReturnMachine(id)) }}
 	faults["partition"] = faultFunc{all, toggle(h.cut, func(id string, on bool) error { return h.c.Partition(id, on) })}
 	faults["fail-starts"] = faultFunc{func() []string { return h.machineIDs(true) }, toggle(h.failing, h.c.FailStarts)}
+	faults["pause-engine-write"] = faultFunc{func() []string { return h.engineIDs(true) }, func(t *rapid.T, id string) {
+		must(t, h.c.PauseEngineWrite(id, drawDuration(t, "pause")))
+	}}
+	faults["registry-faults"] = faultFunc{func() []string { return []string{"registry"} }, func(t *rapid.T, _ string) {
+		rate := rapid.SampledFrom([]float64{0, 0.05, 0.3}).Draw(t, "rate")
+		h.c.SetRegistryFaults(RegistryFaults{LoseReply: rate, SlowCall: rate, DropWakeup: rate})
+	}}
 	faults["registry"] = faultFunc{func() []string { return []string{"registry"} }, func(*rapid.T, string) {
 		h.regDown = !h.regDown
 		h.c.RegistryDown(h.regDown)
@@ -135,6 +142,17 @@ func pick(t *rapid.T, xs []string, label string) string {
 func (h *history) machineIDs(up bool) []string {
 	var ids []string
 	for _, m := range h.c.Machines() {
+		if m.Up() == up {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+// engineIDs lists the machines that run an engine and are up (or down).
+func (h *history) engineIDs(up bool) []string {
+	var ids []string
+	for _, m := range h.c.engines {
 		if m.Up() == up {
 			ids = append(ids, m.ID)
 		}

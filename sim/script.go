@@ -285,13 +285,17 @@ func (s *Script) execFault(cmd string, pos []string) (string, error) {
 		return two(c.StopUnitBehindBack)
 	case "crash-unit":
 		return two(c.CrashUnit)
-	case "stall-engine":
+	case "stall-engine", "pause-engine-write":
+		pause := c.StallEngine
+		if cmd == "pause-engine-write" {
+			pause = c.PauseEngineWrite
+		}
 		return two(func(id, d string) error {
 			dur, err := time.ParseDuration(d)
 			if err != nil {
 				return err
 			}
-			return c.StallEngine(id, dur)
+			return pause(id, dur)
 		})
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
