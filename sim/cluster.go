@@ -112,7 +112,6 @@ type Cluster struct {
 
 	registryDown bool
 	units        map[string]*SchedUnitRecord
-	replaces     *core.ReplaceGraph // of units; nil when it must be rebuilt
 	leasing      leasing
 	trace        tracer
 	violations   []Violation

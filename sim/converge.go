@@ -211,7 +211,8 @@ func (c *Cluster) RunUntilConverged(max, interval time.Duration) (time.Duration,
 		ok, why := c.Converged()
 		if ok {
 			c.tracef("-", "converged after %s", c.clock.Now().Sub(start))
-			return c.clock.Now().Sub(start), nil
+			c.checkUnplaceable()
+			return c.clock.Now().Sub(start), c.firstViolation()
 		}
 		if !c.clock.Now().Before(deadline) {
 			c.violate(InvConvergence, "not converged %s after healing: %s", max, why)

@@ -3,7 +3,6 @@ package sim
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -178,7 +177,7 @@ func (c *Cluster) machineUnits(s *checkSnapshot, placed map[string][]*core.Sched
 		sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name })
 		all := append([]*core.SchedUnit(nil), p...)
 		if len(globals) > 0 {
-			all = append(all, core.EligibleGlobals(s.machines[id], p, globals)...)
+			all = append(all, eligibleGlobals(s.machines[id], p, globals)...)
 		}
 		out[id] = all
 	}
@@ -219,51 +218,11 @@ func (c *Cluster) checkSchedule(s *checkSnapshot) {
 	for _, id := range s.ids {
 		m, units := s.machines[id], byMachine[id]
 		for _, u := range units {
-			if why := unableToRun(u, m, units, c.replaceGraph()); why != "" && !u.Global {
+			if why := couldTake(u, m, units, c.replacesUnit); why != "" && !u.Global {
 				c.violate(InvConstraints, "%s on %s: %s", u.Name, id, why)
 			}
 		}
 	}
-}
-
-// replaceGraph is the Replaces relation among the submitted units, rebuilt when
-// units are submitted or destroyed.
-func (c *Cluster) replaceGraph() *core.ReplaceGraph {
-	if c.replaces == nil {
-		all := make([]*core.SchedUnit, 0, len(c.units))
-		for _, n := range c.unitNames() {
-			all = append(all, &c.units[n].SchedUnit)
-		}
-		c.replaces = core.NewReplaceGraph(all)
-	}
-	return c.replaces
-}
-
-// unableToRun is the checker's own reading of the constraints: why u may not
-// share machine m with units (which may include u), or "".
-func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit, replaces *core.ReplaceGraph) string {
-	r := u.Req
-	if r.MachineID != "" && !m.MatchID(r.MachineID) {
-		return "MachineID " + r.MachineID + " does not match"
-	}
-	if !m.MatchMetadata(r.Metadata) {
-		return "MachineMetadata does not match"
-	}
-	for _, peer := range r.MachineOf {
-		if !slices.ContainsFunc(units, func(v *core.SchedUnit) bool { return v.Name == peer }) {
-			return "MachineOf peer " + peer + " is not there"
-		}
-	}
-	// Only globs make conflicts and replacements: skip the pairs without any.
-	for _, v := range units {
-		if (len(r.Conflicts) > 0 || len(v.Req.Conflicts) > 0) && core.ConflictsWith(u.Name, r, v.Name, v.Req) {
-			return "conflicts with " + v.Name
-		}
-		if len(v.Req.Replaces) > 0 && replaces.Replaces(v.Name, u.Name) {
-			return "replaced by " + v.Name
-		}
-	}
-	return ""
 }
 
 // checkLeastLoaded replays a leader's decisions on the schedule it read and
@@ -325,7 +284,7 @@ func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
 func (c *Cluster) checkChoice(s *checkSnapshot, units map[string][]*core.SchedUnit, u *core.SchedUnit, d core.Decision, exclude string) {
 	best, bestLoad := "", 0
 	for _, id := range s.ids {
-		if id == exclude || unableToRun(u, s.machines[id], units[id], c.replaceGraph()) != "" {
+		if id == exclude || couldTake(u, s.machines[id], units[id], c.replacesUnit) != "" {
 			continue
 		}
 		if l := len(units[id]); best == "" || l < bestLoad {
