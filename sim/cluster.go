@@ -130,6 +130,9 @@ type Cluster struct {
 	// check of units that ran and ended.
 	opSeq uint64
 	// regFaults are the registry faults injected now, drawn from faultRNG.
+	// wakeDirty says the registry may have changed since the last
+	// deliverWakeups: a write, an expiry, a machine booting or reconnecting.
+	wakeDirty bool
 	// pausing says an engine is paused in its write (PauseEngineWrite).
 	pausing   bool
 	regFaults RegistryFaults

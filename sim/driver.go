@@ -36,6 +36,7 @@ func (c *Cluster) wakeEngine(m *Machine, at time.Time) {
 // does. A previous fleetd's subscriptions end.
 func (c *Cluster) watch(m *Machine) {
 	m.unwatch()
+	c.wakeDirty = true
 	ctx, cancel := context.WithCancel(c.ctx)
 	m.stopWatch = cancel
 	m.agentWake = c.backend.Registry.Notify(ctx, core.Scope{Machine: m.ID})
@@ -58,6 +59,10 @@ func (m *Machine) unwatch() {
 // the registry (partitioned, or the registry down) keeps its wake-up pending,
 // as a watch resumes after a reconnection.
 func (c *Cluster) deliverWakeups() {
+	if !c.wakeDirty {
+		return
+	}
+	c.wakeDirty = false
 	if c.backend.Settle != nil {
 		if err := c.backend.Settle(); err != nil {
 			c.tracef("-", "registry settle: %v", err)
@@ -261,4 +266,5 @@ func (c *Cluster) checkExpiry(m *Machine) {
 	c.expiredAt[m.ID] = c.clock.Now()
 	c.tracef(m.ID, "presence expired")
 	c.planned = false
+	c.wakeDirty = true
 }

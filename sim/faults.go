@@ -60,6 +60,7 @@ func (c *Cluster) Partition(id string, on bool) error {
 		return err
 	}
 	m.partitioned = on
+	c.wakeDirty = true
 	c.tracef(id, "partitioned=%t", on)
 	if !on {
 		c.wakeAgent(m, c.clock.Now())
@@ -71,6 +72,7 @@ func (c *Cluster) Partition(id string, on bool) error {
 // RegistryDown makes the registry unreachable for everyone (on) or brings it back.
 func (c *Cluster) RegistryDown(on bool) {
 	c.registryDown = on
+	c.wakeDirty = true
 	c.tracef("-", "registry down=%t", on)
 	if !on {
 		for _, m := range c.machines {
