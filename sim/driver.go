@@ -33,10 +33,17 @@ func (c *Cluster) wakeEngine(m *Machine, at time.Time) {
 
 // watch subscribes m's new fleetd to the registry's wake-ups: its agent to its
 // machine's scope, its engine to the engine's scope, as the production driver
-// does. A previous fleetd's subscriptions end.
+// does. The subscriptions are made once per machine and kept across its
+// reboots, a wake-up meant for a previous fleetd being dropped, which is the
+// same as subscribing afresh (the new fleetd's first passes read everything)
+// without cancelling watches mid-run.
 func (c *Cluster) watch(m *Machine) {
-	m.unwatch()
 	c.wakeDirty = true
+	if m.stopWatch != nil {
+		fired(m.agentWake)
+		fired(m.engineWake)
+		return
+	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	m.stopWatch = cancel
 	m.agentWake = c.backend.Registry.Notify(ctx, core.Scope{Machine: m.ID})
@@ -45,7 +52,7 @@ func (c *Cluster) watch(m *Machine) {
 	}
 }
 
-// unwatch ends m's subscriptions (its fleetd stopped).
+// unwatch ends m's subscriptions (the cluster is closing).
 func (m *Machine) unwatch() {
 	if m.stopWatch != nil {
 		m.stopWatch()

@@ -24,7 +24,6 @@ func (c *Cluster) CrashMachine(id string) error {
 	}
 	m.up = false
 	m.gen++
-	m.unwatch()
 	c.tracef(id, "machine crashes")
 	return nil
 }
