@@ -22,6 +22,7 @@ func (c *Cluster) Submit(name string, contents []byte) error {
 		return fmt.Errorf("sim: submit %s: %w", name, err)
 	}
 	n, _ := core.ParseUnitName(name)
+	c.replacing = nil
 	c.units[name] = &SchedUnitRecord{SchedUnit: core.SchedUnit{Unit: s.Unit, Req: s.Requirements.ForUnit(n)}, Contents: s.File.Bytes()}
 	c.tracef("client", "submit %s (%s)", name, s.Unit.Hash.Short())
 	c.userChange()
@@ -53,6 +54,7 @@ func (c *Cluster) Command(cmd core.Command, name string) error {
 			return fmt.Errorf("sim: destroy %s: %w", name, err)
 		}
 		delete(c.units, name)
+		c.replacing = nil
 		c.tracef("client", "destroy %s", name)
 		c.userChange()
 		return nil

@@ -112,6 +112,7 @@ type Cluster struct {
 
 	registryDown bool
 	units        map[string]*SchedUnitRecord
+	replacing    []string // units with Replaces; nil when it must be rebuilt
 	leasing      leasing
 	trace        tracer
 	violations   []Violation

@@ -137,6 +137,10 @@ func (c *Cluster) currentStatesMatch(placements []core.Placement, states []core.
 	for _, p := range placements {
 		byUnit[p.Unit] = append(byUnit[p.Unit], p)
 	}
+	statesOf := map[string][]core.UnitState{}
+	for _, st := range states {
+		statesOf[st.Unit] = append(statesOf[st.Unit], st)
+	}
 	for _, n := range c.unitNames() {
 		r := c.units[n]
 		if r.Global {
@@ -146,7 +150,7 @@ func (c *Cluster) currentStatesMatch(placements []core.Placement, states []core.
 		if where[n] != "" {
 			want = r.TargetState
 		}
-		if got := core.CurrentState(byUnit[n], states); got != want {
+		if got := core.CurrentState(byUnit[n], statesOf[n]); got != want {
 			return false, fmt.Sprintf("current state of %s is %s, but its machine runs it as %s", n, got, want)
 		}
 	}

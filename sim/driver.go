@@ -257,7 +257,10 @@ func (c *Cluster) heartbeat(m *Machine) {
 	}
 	c.schedule(&event{at: m.lastBeat.Add(c.cfg.AgentTTL), kind: evExpiry, machine: m})
 	if first {
+		// A new presence is a change; a renewal is a keep-alive that wakes
+		// nobody.
 		c.planned = false
+		c.wakeDirty = true
 	}
 }
 

@@ -104,15 +104,15 @@ func (c *Cluster) replacesUnit(a, b string) bool {
 		if r == nil || len(r.Req.Replaces) == 0 {
 			continue
 		}
-		for _, next := range c.unitNames() {
-			if next == n || seen[next] || !globsMatch(r.Req.Replaces, next) {
-				continue
+		if globsMatch(r.Req.Replaces, a) {
+			return false
+		}
+		// Only a unit with Replaces of its own can lead further.
+		for _, next := range c.replacers() {
+			if next != n && !seen[next] && globsMatch(r.Req.Replaces, next) {
+				seen[next] = true
+				todo = append(todo, next)
 			}
-			if next == a {
-				return false
-			}
-			seen[next] = true
-			todo = append(todo, next)
 		}
 	}
 	return true
@@ -166,4 +166,18 @@ func (c *Cluster) checkUnplaceable() {
 			}
 		}
 	}
+}
+
+// replacers lists the submitted units with Replaces, sorted, rebuilt after a
+// submit or destroy.
+func (c *Cluster) replacers() []string {
+	if c.replacing == nil {
+		c.replacing = []string{}
+		for _, n := range c.unitNames() {
+			if len(c.units[n].Req.Replaces) > 0 {
+				c.replacing = append(c.replacing, n)
+			}
+		}
+	}
+	return c.replacing
 }

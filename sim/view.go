@@ -119,7 +119,6 @@ func (v *view) Heartbeat(ctx context.Context, m core.MachineState, session strin
 		return err
 	}
 	err := v.base.Heartbeat(ctx, m, session, ttl)
-	v.c.wakeDirty = true
 	if err == nil {
 		v.c.heartbeat(v.machine)
 	}
