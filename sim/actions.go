@@ -13,14 +13,19 @@ func (c *Cluster) Submit(name string, contents []byte) error {
 	if err != nil {
 		return fmt.Errorf("sim: submit: %w", err)
 	}
-	if err := c.client.CreateUnit(c.ctx, s.Unit, s.File.Bytes()); err != nil {
+	create := func() error { return c.client.CreateUnit(c.ctx, s.Unit, s.File.Bytes()) }
+	applied := func() bool {
+		u, err := c.backend.Registry.Unit(c.ctx, name)
+		return err == nil && u.Hash == s.Unit.Hash && c.units[name] == nil
+	}
+	if err := c.clientWrite(create, applied); err != nil {
 		return fmt.Errorf("sim: submit %s: %w", name, err)
 	}
 	n, _ := core.ParseUnitName(name)
-	c.replaces = nil
+	c.replacing = nil
 	c.units[name] = &SchedUnitRecord{SchedUnit: core.SchedUnit{Unit: s.Unit, Req: s.Requirements.ForUnit(n)}, Contents: s.File.Bytes()}
 	c.tracef("client", "submit %s (%s)", name, s.Unit.Hash.Short())
-	c.userChange(s.Unit.Global)
+	c.userChange()
 	return nil
 }
 
@@ -40,25 +45,61 @@ func (c *Cluster) Command(cmd core.Command, name string) error {
 		return fmt.Errorf("sim: %s %s: %w", cmd, name, core.ErrUnitNotFound)
 	}
 	if cmd == core.CmdDestroy {
-		if err := c.client.DestroyUnit(c.ctx, name); err != nil {
+		destroy := func() error { return c.client.DestroyUnit(c.ctx, name) }
+		gone := func() bool {
+			_, err := c.backend.Registry.Unit(c.ctx, name)
+			return errors.Is(err, core.ErrUnitNotFound)
+		}
+		if err := c.clientWrite(destroy, gone); err != nil {
 			return fmt.Errorf("sim: destroy %s: %w", name, err)
 		}
 		delete(c.units, name)
-		c.replaces = nil
+		c.replacing = nil
 		c.tracef("client", "destroy %s", name)
-		c.userChange(rec.Global)
+		c.userChange()
 		return nil
 	}
 	if err := core.CheckActivatable(name, to); err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
-	if err := c.client.SetTargetState(c.ctx, name, to); err != nil {
+	set := func() error { return c.client.SetTargetState(c.ctx, name, to) }
+	applied := func() bool {
+		u, err := c.backend.Registry.Unit(c.ctx, name)
+		return err == nil && u.TargetState == to
+	}
+	if err := c.clientWrite(set, applied); err != nil {
 		return fmt.Errorf("sim: %s %s: %w", cmd, name, err)
+	}
+	if to == core.Launched && rec.TargetState != core.Launched {
+		c.opSeq++
+		rec.launchedSeq = c.opSeq
 	}
 	rec.TargetState = to
 	c.tracef("client", "%s %s (target %s)", cmd, name, to)
-	c.userChange(rec.Global)
+	c.userChange()
 	return nil
+}
+
+// clientWrite runs a user's write as fleetctl would: again, up to three
+// times, while the registry is unavailable (a timeout, or a lost reply). When
+// a retry fails, or the last attempt is unavailable, applied reads the
+// registry to tell whether an earlier attempt was applied after all (a create
+// that finds its own unit, a destroy that finds none), as the user would by
+// listing the units: then the write succeeded.
+func (c *Cluster) clientWrite(write func() error, applied func() bool) error {
+	err := write()
+	for range 2 {
+		if !errors.Is(err, core.ErrUnavailable) {
+			return err
+		}
+		if err = write(); err != nil && applied() {
+			return nil
+		}
+	}
+	if errors.Is(err, core.ErrUnavailable) && !c.registryDown && applied() {
+		return nil
+	}
+	return err
 }
 
 // SubmitAndStart submits a unit and sets it launched.
@@ -69,14 +110,6 @@ func (c *Cluster) SubmitAndStart(name string, contents []byte) error {
 	return c.Command(core.CmdStart, name)
 }
 
-// userChange wakes the watchers a user's change concerns: the engines, and every
-// agent when a global unit changed.
-func (c *Cluster) userChange(global bool) {
-	at := c.clock.Now().Add(c.cfg.NotifyDelay)
-	c.wakeEngines(at)
-	if global {
-		for _, m := range c.machines {
-			c.wakeAgent(m, at)
-		}
-	}
-}
+// userChange notes that a leader must plan again before the cluster counts as
+// converged. Who wakes is the registry's business: see deliverWakeups.
+func (c *Cluster) userChange() { c.planned = false }

@@ -11,6 +11,9 @@ type Backend struct {
 	Registry core.Registry
 	// Expire applies lease expiry up to the clock's current time.
 	Expire func() error
+	// Settle waits until every Notify channel has received the wake-ups of
+	// every change made so far (nil when Notify is synchronous).
+	Settle func() error
 	// Close releases the backend's resources.
 	Close func() error
 }

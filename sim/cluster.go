@@ -62,20 +62,35 @@ type Machine struct {
 	Metadata   map[string]string
 	RunsEngine bool
 
-	sd          *systemd
-	agent       *core.Agent
-	engine      *core.Engine
-	reg         *view
-	session     int
-	up          bool
-	partitioned bool
-	skew        time.Duration
-	gen         int
-	agentAt     time.Time
-	engineAt    time.Time
-	sdAt        time.Time
-	lastBeat    time.Time
-	stallUntil  time.Time
+	sd     *systemd
+	starts *startLog
+	// stopWatch cancels the Notify subscriptions of the running fleetd, whose
+	// channels wake its agent (agentWake) and engine (engineWake).
+	stopWatch  context.CancelFunc
+	agentWake  <-chan struct{}
+	engineWake <-chan struct{}
+	// fleetdRestarted says the fleetd running now is not the first on this
+	// systemd (see publishedMatch).
+	fleetdRestarted bool
+	agent           *core.Agent
+	engine          *core.Engine
+	reg             core.Registry // its view, behind the registry faults
+	session         int
+	up              bool
+	partitioned     bool
+	skew            time.Duration
+	gen             int
+	agentAt         time.Time
+	engineAt        time.Time
+	sdAt            time.Time
+	lastBeat        time.Time
+	stallUntil      time.Time
+	// pauseWrite, if set, pauses the engine's next schedule write for that
+	// long; pausedUntil is the end of the pause it is in (see
+	// PauseEngineWrite).
+	pauseWrite  time.Duration
+	pausedUntil time.Time
+	pausedPass  bool
 }
 
 // Up reports whether the machine is running.
@@ -93,11 +108,11 @@ type Cluster struct {
 	machines []*Machine
 	engines  []*Machine
 	byID     map[string]*Machine
-	client   *view
+	client   core.Registry
 
 	registryDown bool
 	units        map[string]*SchedUnitRecord
-	replaces     *core.ReplaceGraph // of units; nil when it must be rebuilt
+	replacing    []string // units with Replaces; nil when it must be rebuilt
 	leasing      leasing
 	trace        tracer
 	violations   []Violation
@@ -112,12 +127,25 @@ type Cluster struct {
 	// or renewing the lease.
 	beforePass *checkSnapshot
 	ctx        context.Context
+	// opSeq orders user commands and accepted starts, for the convergence
+	// check of units that ran and ended.
+	opSeq uint64
+	// regFaults are the registry faults injected now, drawn from faultRNG.
+	// wakeDirty says the registry may have changed since the last
+	// deliverWakeups: a write, an expiry, a machine booting or reconnecting.
+	wakeDirty bool
+	// pausing says an engine is paused in its write (PauseEngineWrite).
+	pausing   bool
+	regFaults RegistryFaults
+	faultRNG  *rand.Rand
 }
 
 // SchedUnitRecord is what the simulator remembers of a submitted unit.
 type SchedUnitRecord struct {
 	core.SchedUnit
 	Contents []byte
+	// launchedSeq is the opSeq at which the user last set the unit launched.
+	launchedSeq uint64
 }
 
 // New starts an empty cluster.
@@ -127,6 +155,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg:         cfg,
 		clock:       &Clock{now: Epoch},
 		rng:         rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		faultRNG:    rand.New(rand.NewPCG(cfg.Seed^0x5851f42d4c957f2d, cfg.Seed)),
 		byID:        map[string]*Machine{},
 		units:       map[string]*SchedUnitRecord{},
 		expiredAt:   map[string]time.Time{},
@@ -139,13 +168,18 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("sim: start backend: %w", err)
 	}
 	c.backend = b
-	c.client = &view{c: c, machine: &Machine{ID: "client", up: true}, base: b.Registry}
+	c.client = Intercept(&view{c: c, machine: &Machine{ID: "client", up: true}, base: b.Registry}, c.faultFuncs("client"))
 	c.tracef("-", "cluster: seed %d, backend %s", cfg.Seed, b.Name)
 	return c, nil
 }
 
-// Close releases the backend.
-func (c *Cluster) Close() error { return c.backend.Close() }
+// Close ends the machines' subscriptions and releases the backend.
+func (c *Cluster) Close() error {
+	for _, m := range c.machines {
+		m.unwatch()
+	}
+	return c.backend.Close()
+}
 
 // Now is the current virtual time.
 func (c *Cluster) Now() time.Time { return c.clock.Now() }
@@ -173,7 +207,7 @@ func (c *Cluster) AddMachine(id string, metadata map[string]string, engine bool)
 	if c.cfg.MaxSkew > 0 {
 		m.skew = time.Duration(c.rng.Int64N(int64(2*c.cfg.MaxSkew))) - c.cfg.MaxSkew
 	}
-	m.reg = &view{c: c, machine: m, base: c.backend.Registry}
+	m.reg = Intercept(&view{c: c, machine: m, base: c.backend.Registry}, c.faultFuncs(id))
 	c.machines = insertSorted(c.machines, m)
 	c.byID[id] = m
 	if engine {
@@ -199,13 +233,16 @@ func (c *Cluster) boot(m *Machine, fresh bool) {
 	m.gen++
 	m.up = true
 	m.agentAt, m.engineAt, m.sdAt = time.Time{}, time.Time{}, time.Time{}
+	m.fleetdRestarted = !fresh
 	if fresh {
 		m.session++
 		m.sd = newSystemd(skewed{c.clock, m.skew}, c.cfg.JobDuration)
 	}
+	c.watch(m)
 	state := core.MachineState{ID: m.ID, Metadata: m.Metadata, Capabilities: core.Capabilities{DisableEngine: !m.RunsEngine}, Version: "sim"}
 	session := fmt.Sprintf("%s/%d", m.ID, m.session)
-	agent, err := core.NewAgent(core.AgentConfig{Machine: state, Session: session, TTL: c.cfg.AgentTTL}, m.reg, m.sd)
+	m.starts = newStartLog(c, m.sd)
+	agent, err := core.NewAgent(core.AgentConfig{Machine: state, Session: session, TTL: c.cfg.AgentTTL}, m.reg, m.starts)
 	if err != nil {
 		panic(fmt.Sprintf("sim: %v (the cluster config was validated)", err))
 	}

@@ -61,6 +61,99 @@ func (c *Cluster) Converged() (bool, string) {
 			return false, why
 		}
 	}
+	states, err := c.backend.Registry.UnitStates(c.ctx)
+	if err != nil {
+		return false, fmt.Sprintf("read unit states: %v", err)
+	}
+	if ok, why := c.publishedMatch(states, units); !ok {
+		return false, why
+	}
+	return c.currentStatesMatch(s.placements, states, where)
+}
+
+// publishedMatch compares the state each up machine's agent published for each
+// unit with what its systemd really runs: contents, LOAD, ACTIVE and SUB, and
+// the launched marker, which a converged machine holds exactly for its units
+// whose target is launched.
+func (c *Cluster) publishedMatch(states []core.UnitState, units map[string][]*core.SchedUnit) (bool, string) {
+	published := make(map[[2]string]core.UnitState, len(states))
+	for _, st := range states {
+		if m := c.byID[st.Machine]; m != nil && m.up {
+			published[[2]string{st.Machine, st.Unit}] = st
+		}
+	}
+	for _, m := range c.machines {
+		if !m.up {
+			continue
+		}
+		actual, err := m.sd.Units(c.ctx)
+		if err != nil {
+			return false, fmt.Sprintf("%s: list units: %v", m.ID, err)
+		}
+		launched := map[string]bool{}
+		for _, u := range units[m.ID] {
+			launched[u.Name] = u.TargetState == core.Launched
+		}
+		for _, a := range actual {
+			k := [2]string{m.ID, a.Name}
+			want := core.UnitState{Unit: a.Name, Machine: m.ID, Hash: a.Hash, LoadState: a.LoadState,
+				ActiveState: a.ActiveState, SubState: a.SubState, Launched: launched[a.Name]}
+			got, ok := published[k]
+			if !ok {
+				return false, fmt.Sprintf("%s: publishes no state for %s, which runs as %s", m.ID, a.Name, showState(want))
+			}
+			if got != want {
+				return false, fmt.Sprintf("%s: published %s as %s, runs as %s", m.ID, a.Name, showState(got), showState(want))
+			}
+			delete(published, k)
+		}
+	}
+	// Known core defect, reported: a restarted fleetd knows only the states it
+	// published itself, so a state its predecessor published for a unit
+	// removed since stays in the registry. Tolerated on such machines only.
+	keys := make([][2]string, 0, len(published))
+	for k := range published {
+		if !c.byID[k[0]].fleetdRestarted {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 {
+		sort.Slice(keys, func(i, j int) bool { return keys[i][0]+" "+keys[i][1] < keys[j][0]+" "+keys[j][1] })
+		return false, fmt.Sprintf("%s: publishes a state for %s, which its systemd does not have", keys[0][0], keys[0][1])
+	}
+	return true, ""
+}
+
+func showState(s core.UnitState) string {
+	return fmt.Sprintf("%s %s/%s/%s launched=%t", s.Hash.Short(), s.LoadState, s.ActiveState, s.SubState, s.Launched)
+}
+
+// currentStatesMatch checks core.CurrentState against what the machines run:
+// once converged, a placed unit's cluster-level state is its target state
+// (the machine runs it, or started it and it ended), and a unit not placed
+// is inactive.
+func (c *Cluster) currentStatesMatch(placements []core.Placement, states []core.UnitState, where map[string]string) (bool, string) {
+	byUnit := map[string][]core.Placement{}
+	for _, p := range placements {
+		byUnit[p.Unit] = append(byUnit[p.Unit], p)
+	}
+	statesOf := map[string][]core.UnitState{}
+	for _, st := range states {
+		statesOf[st.Unit] = append(statesOf[st.Unit], st)
+	}
+	for _, n := range c.unitNames() {
+		r := c.units[n]
+		if r.Global {
+			continue
+		}
+		want := core.Inactive
+		if where[n] != "" {
+			want = r.TargetState
+		}
+		if got := core.CurrentState(byUnit[n], statesOf[n]); got != want {
+			return false, fmt.Sprintf("current state of %s is %s, but its machine runs it as %s", n, got, want)
+		}
+	}
 	return true, ""
 }
 
@@ -81,8 +174,8 @@ func (c *Cluster) machineConverged(m *Machine, want []*core.SchedUnit) (bool, st
 			return false, fmt.Sprintf("%s: %s missing", m.ID, u.Name)
 		case s.Hash != u.Hash || s.LoadState != core.LoadLoaded:
 			return false, fmt.Sprintf("%s: %s not loaded with contents %s (%s, %s)", m.ID, u.Name, u.Hash.Short(), s.Hash.Short(), s.LoadState)
-		case s.ActiveState != core.ActiveActive && u.TargetState == core.Launched:
-			return false, fmt.Sprintf("%s: %s is %s/%s, want running", m.ID, u.Name, s.ActiveState, s.SubState)
+		case u.TargetState == core.Launched && s.ActiveState != core.ActiveActive && !c.ended(m, u, s):
+			return false, fmt.Sprintf("%s: %s is %s/%s, want running or started and ended", m.ID, u.Name, s.ActiveState, s.SubState)
 		case s.Running() && u.TargetState == core.Loaded:
 			return false, fmt.Sprintf("%s: %s is %s, want stopped", m.ID, u.Name, s.ActiveState)
 		}
@@ -99,6 +192,19 @@ func (c *Cluster) machineConverged(m *Machine, want []*core.SchedUnit) (bool, st
 	return true, ""
 }
 
+// ended reports whether launched unit u, reported as s by m's systemd, ran
+// and ended legitimately: it is inactive or failed, and m's current fleetd
+// started it with its current contents after the user last set it launched.
+// fleet starts a launched unit once per revision; restarting it is systemd's
+// job (Restart=).
+func (c *Cluster) ended(m *Machine, u *core.SchedUnit, s core.UnitStatus) bool {
+	if s.ActiveState != core.ActiveInactive && s.ActiveState != core.ActiveFailed {
+		return false
+	}
+	st, ok := m.starts.byRun[u.Name]
+	return ok && st.hash == u.Hash && st.seq > c.units[u.Name].launchedSeq
+}
+
 // RunUntilConverged runs until the cluster converges, checking every interval of
 // virtual time, for at most max. It returns the virtual time it took, or an
 // error naming what still differs (or the first invariant violation).
@@ -109,7 +215,8 @@ func (c *Cluster) RunUntilConverged(max, interval time.Duration) (time.Duration,
 		ok, why := c.Converged()
 		if ok {
 			c.tracef("-", "converged after %s", c.clock.Now().Sub(start))
-			return c.clock.Now().Sub(start), nil
+			c.checkUnplaceable()
+			return c.clock.Now().Sub(start), c.firstViolation()
 		}
 		if !c.clock.Now().Before(deadline) {
 			c.violate(InvConvergence, "not converged %s after healing: %s", max, why)

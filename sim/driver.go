@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"context"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/core"
 )
 
 // wakeAgent asks for m's agent pass at time at, unless one is already due by then.
@@ -28,12 +31,80 @@ func (c *Cluster) wakeEngine(m *Machine, at time.Time) {
 	c.schedule(&event{at: at, kind: evEngine, machine: m, gen: m.gen})
 }
 
-// wakeEngines wakes every engine at time at, as a watch event would: something
-// changed that the engine must plan for.
-func (c *Cluster) wakeEngines(at time.Time) {
-	c.planned = false
-	for _, m := range c.engines {
-		c.wakeEngine(m, at)
+// watch subscribes m's new fleetd to the registry's wake-ups: its agent to its
+// machine's scope, its engine to the engine's scope, as the production driver
+// does. The subscriptions are made once per machine and kept across its
+// reboots, a wake-up meant for a previous fleetd being dropped, which is the
+// same as subscribing afresh (the new fleetd's first passes read everything)
+// without cancelling watches mid-run.
+func (c *Cluster) watch(m *Machine) {
+	c.wakeDirty = true
+	if m.stopWatch != nil {
+		fired(m.agentWake)
+		fired(m.engineWake)
+		return
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	m.stopWatch = cancel
+	m.agentWake = c.backend.Registry.Notify(ctx, core.Scope{Machine: m.ID})
+	if m.RunsEngine {
+		m.engineWake = c.backend.Registry.Notify(ctx, core.Scope{})
+	}
+}
+
+// unwatch ends m's subscriptions (the cluster is closing).
+func (m *Machine) unwatch() {
+	if m.stopWatch != nil {
+		m.stopWatch()
+	}
+	m.stopWatch, m.agentWake, m.engineWake = nil, nil, nil
+}
+
+// deliverWakeups is the only place where changes in the registry wake agents
+// and engines: it drains every Notify channel without blocking and schedules
+// a pass, NotifyDelay later, for each one that fired. A machine cut off from
+// the registry (partitioned, or the registry down) keeps its wake-up pending,
+// as a watch resumes after a reconnection.
+func (c *Cluster) deliverWakeups() {
+	if !c.wakeDirty {
+		return
+	}
+	c.wakeDirty = false
+	if c.backend.Settle != nil {
+		if err := c.backend.Settle(); err != nil {
+			c.tracef("-", "registry settle: %v", err)
+		}
+	}
+	at := c.clock.Now().Add(c.cfg.NotifyDelay)
+	for _, m := range c.machines {
+		if !m.up || m.partitioned || c.registryDown {
+			continue
+		}
+		if fired(m.agentWake) && !c.dropped(m, "agent") {
+			c.wakeAgent(m, at)
+		}
+		if fired(m.engineWake) && !c.dropped(m, "engine") {
+			c.wakeEngine(m, at)
+		}
+	}
+}
+
+// dropped draws whether a wake-up of m's role is lost (RegistryFaults).
+func (c *Cluster) dropped(m *Machine, role string) bool {
+	if !c.strikes(c.regFaults.DropWakeup) {
+		return false
+	}
+	c.tracef(m.ID, "registry fault: %s wake-up dropped", role)
+	return true
+}
+
+// fired reports whether ch has a wake-up, without blocking.
+func fired(ch <-chan struct{}) bool {
+	select {
+	case _, ok := <-ch:
+		return ok
+	default:
+		return false
 	}
 }
 
@@ -52,6 +123,7 @@ func (c *Cluster) RunFor(d time.Duration) error {
 // returns true, or until an invariant fails.
 func (c *Cluster) RunUntil(end time.Time, stop func() bool) error {
 	for {
+		c.deliverWakeups()
 		t, ok := c.peekTime()
 		if !ok || t.After(end) {
 			c.clock.set(end)
@@ -142,10 +214,17 @@ func (c *Cluster) enginePass(m *Machine) {
 		c.wakeEngine(m, m.stallUntil)
 		return
 	}
+	if !m.pausedUntil.IsZero() {
+		// Its pass is still in progress, paused before its write.
+		c.wakeEngine(m, later(now, m.pausedUntil).Add(c.cfg.NotifyDelay))
+		return
+	}
 	c.stats.enginePasses++
 	c.beforePass = nil
 	res, err := m.engine.Reconcile(c.ctx, now.Add(m.skew))
 	before := c.beforePass
+	paused := m.pausedPass
+	m.pausedPass = false
 	for _, d := range res.Decisions {
 		c.tracef(m.ID, "engine: %s", d)
 	}
@@ -153,11 +232,19 @@ func (c *Cluster) enginePass(m *Machine) {
 		c.tracef(m.ID, "engine: %v", err)
 	}
 	if res.Leader && err == nil {
-		c.afterLeaderPass(m, res, before)
+		c.afterLeaderPass(m, res, before, paused)
 	}
 	if !res.NextWake.IsZero() {
 		c.wakeEngine(m, res.NextWake.Add(-m.skew))
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // heartbeat is called by a machine's view after each accepted heartbeat: the
@@ -170,7 +257,10 @@ func (c *Cluster) heartbeat(m *Machine) {
 	}
 	c.schedule(&event{at: m.lastBeat.Add(c.cfg.AgentTTL), kind: evExpiry, machine: m})
 	if first {
-		c.wakeEngines(c.clock.Now().Add(c.cfg.NotifyDelay))
+		// A new presence is a change; a renewal is a keep-alive that wakes
+		// nobody.
+		c.planned = false
+		c.wakeDirty = true
 	}
 }
 
@@ -185,5 +275,6 @@ func (c *Cluster) checkExpiry(m *Machine) {
 	}
 	c.expiredAt[m.ID] = c.clock.Now()
 	c.tracef(m.ID, "presence expired")
-	c.wakeEngines(c.clock.Now().Add(c.cfg.NotifyDelay))
+	c.planned = false
+	c.wakeDirty = true
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -45,18 +46,27 @@ func (s *EtcdServer) Backend() BackendFactory {
 		s.n++
 		prefix := fmt.Sprintf("/sim/%d/", s.n)
 		s.mu.Unlock()
-		reg, err := etcd.New(s.cli, etcd.WithPrefix(prefix), etcd.WithClock(clock))
+		ctx := context.Background()
+		// A client of its own: its watches end with it, so that no other
+		// cluster's Settle asks for progress on a stream whose watches are
+		// being cancelled (etcd-io/etcd#21969: the client can then panic).
+		cli, err := etcd.Dial(ctx, etcd.ClientConfig{Endpoints: s.server.Endpoints()})
 		if err != nil {
+			return Backend{}, fmt.Errorf("sim: dial etcd: %w", err)
+		}
+		reg, err := etcd.New(cli, etcd.WithPrefix(prefix), etcd.WithClock(clock))
+		if err != nil {
+			cli.Close()
 			return Backend{}, fmt.Errorf("sim: etcd registry: %w", err)
 		}
-		ctx := context.Background()
 		return Backend{
 			Name:     "etcd",
 			Registry: reg,
 			Expire:   func() error { return reg.Expire(ctx) },
+			Settle:   func() error { return reg.Settle(ctx) },
 			Close: func() error {
 				_, err := s.cli.Delete(ctx, prefix, clientv3.WithPrefix())
-				return err
+				return errors.Join(err, cli.Close())
 			},
 		}, nil
 	}

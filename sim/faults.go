@@ -59,6 +59,7 @@ func (c *Cluster) Partition(id string, on bool) error {
 		return err
 	}
 	m.partitioned = on
+	c.wakeDirty = true
 	c.tracef(id, "partitioned=%t", on)
 	if !on {
 		c.wakeAgent(m, c.clock.Now())
@@ -70,6 +71,7 @@ func (c *Cluster) Partition(id string, on bool) error {
 // RegistryDown makes the registry unreachable for everyone (on) or brings it back.
 func (c *Cluster) RegistryDown(on bool) {
 	c.registryDown = on
+	c.wakeDirty = true
 	c.tracef("-", "registry down=%t", on)
 	if !on {
 		for _, m := range c.machines {
@@ -88,6 +90,51 @@ func (c *Cluster) StallEngine(id string, d time.Duration) error {
 	}
 	m.stallUntil = c.clock.Now().Add(d)
 	c.tracef(id, "engine stalls for %s", d)
+	return nil
+}
+
+// PauseEngineWrite pauses a machine's engine for d in its next pass that
+// writes the schedule, between its snapshot and its write, as a GC pause or a
+// frozen VM would: the cluster runs on meanwhile (another engine may take the
+// lease), then the write goes out with the fence the engine had, and fencing
+// must reject it if the lease moved.
+func (c *Cluster) PauseEngineWrite(id string, d time.Duration) error {
+	m, err := c.machine(id)
+	if err != nil {
+		return err
+	}
+	if m.engine == nil {
+		return fmt.Errorf("sim: machine %s runs no engine", id)
+	}
+	m.pauseWrite = d
+	c.tracef(id, "engine will pause %s before its next write", d)
+	return nil
+}
+
+// pauseBeforeWrite runs the cluster on for m's armed pause, with m's engine
+// pass suspended in its write, and restores what the checker learnt of that
+// pass before the pause. It fails if m's fleetd ended meanwhile: a dead
+// process writes nothing.
+func (c *Cluster) pauseBeforeWrite(m *Machine) error {
+	if m == nil || m.pauseWrite <= 0 || c.pausing {
+		// One pause at a time: a pause armed during another stays armed.
+		return nil
+	}
+	c.pausing = true
+	defer func() { c.pausing = false }()
+	d, gen := m.pauseWrite, m.gen
+	m.pauseWrite, m.pausedUntil = 0, c.clock.Now().Add(d)
+	before := c.beforePass
+	c.tracef(m.ID, "engine paused between its snapshot and its write for %s", d)
+	if err := c.RunUntil(m.pausedUntil, nil); err != nil {
+		c.tracef(m.ID, "during the pause: %v", err)
+	}
+	m.pausedUntil, c.beforePass = time.Time{}, before
+	if m.gen != gen || !m.up {
+		return fmt.Errorf("sim: the fleetd of %s ended while its engine was paused", m.ID)
+	}
+	c.tracef(m.ID, "engine resumes its write")
+	m.pausedPass = true
 	return nil
 }
 
@@ -147,6 +194,9 @@ func (c *Cluster) onSystemd(id, what string, f func(*systemd) error) error {
 // failing starts; crashed machines come back.
 func (c *Cluster) Heal() {
 	c.tracef("-", "heal")
+	if c.regFaults != (RegistryFaults{}) {
+		c.SetRegistryFaults(RegistryFaults{})
+	}
 	if c.registryDown {
 		c.RegistryDown(false)
 	}

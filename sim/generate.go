@@ -18,14 +18,15 @@ const (
 
 // faultProfile is how often faults strike and how far machine clocks drift.
 type faultProfile struct {
-	every time.Duration // mean time between two faults
-	skew  time.Duration // bound of each machine's clock offset
+	every    time.Duration  // mean time between two faults
+	skew     time.Duration  // bound of each machine's clock offset
+	registry RegistryFaults // during the fault phase
 }
 
 var faultProfiles = map[string]faultProfile{
 	FaultsNone:  {},
-	FaultsLight: {every: 20 * time.Second, skew: 100 * time.Millisecond},
-	FaultsHeavy: {every: 4 * time.Second, skew: time.Second},
+	FaultsLight: {every: 20 * time.Second, skew: 100 * time.Millisecond, registry: RegistryFaults{LoseReply: 0.005, SlowCall: 0.005, DropWakeup: 0.01}},
+	FaultsHeavy: {every: 4 * time.Second, skew: time.Second, registry: RegistryFaults{LoseReply: 0.02, SlowCall: 0.02, DropWakeup: 0.05}},
 }
 
 // GenConfig describes a generated scenario. Zero fields take the defaults given.
@@ -138,6 +139,9 @@ func (g *generator) run(rep *Report) error {
 	}
 	end := c.Now().Add(g.cfg.Duration)
 	g.scheduleFaults(end)
+	if g.prof.registry != (RegistryFaults{}) {
+		c.SetRegistryFaults(g.prof.registry)
+	}
 	if c.RunUntil(end, nil) != nil {
 		rep.Stopped = "faults"
 		return nil

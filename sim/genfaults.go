@@ -21,6 +21,7 @@ var genFaults = []genFault{
 	{"partition", 3, (*generator).partition},
 	{"registry-down", 1, (*generator).registryDown},
 	{"stall-engine", 2, (*generator).stallEngine},
+	{"pause-engine-write", 2, (*generator).pauseEngineWrite},
 	{"restart-systemd", 1, (*generator).restartSystemd},
 	{"crash-unit", 3, (*generator).crashUnit},
 	{"systemctl-stop", 2, (*generator).stopUnit},
@@ -112,6 +113,18 @@ func (g *generator) stallEngine(m *Machine, at, end time.Time) {
 			id = m.ID
 		}
 		g.noteSkipped(g.c.StallEngine(id, d))
+	})
+}
+
+// pauseEngineWrite pauses the leading engine (else m's) in its next write.
+func (g *generator) pauseEngineWrite(m *Machine, at, end time.Time) {
+	d := g.lasting(at, end, 5*time.Second, 30*time.Second).Sub(at)
+	g.c.At(at, fmt.Sprintf("fault: pause the leading engine's next write for %s", d), func() {
+		id := g.c.leasing.current.Engine
+		if id == "" || g.c.byID[id].engine == nil {
+			id = m.ID
+		}
+		g.noteSkipped(g.c.PauseEngineWrite(id, d))
 	})
 }
 

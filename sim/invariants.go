@@ -3,7 +3,6 @@ package sim
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/fleet-rebuild/fleet/core"
@@ -123,7 +122,10 @@ func (c *Cluster) snapshotForCheck() *checkSnapshot {
 }
 
 // afterLeaderPass checks the invariants that a leader's pass must leave true.
-func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *checkSnapshot) {
+// A pass paused before its write (PauseEngineWrite) planned from a snapshot
+// the cluster has left meanwhile: its decisions are checked against that
+// snapshot, but the schedule it leaves waits for the next pass.
+func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *checkSnapshot, paused bool) {
 	c.stats.decisions += len(res.Decisions)
 	now := make(map[string]string, len(res.Unplaceable))
 	for _, u := range res.Unplaceable {
@@ -133,7 +135,7 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 		}
 	}
 	c.unplaceable = now
-	c.planned = true
+	c.planned = !paused
 	for _, d := range res.Decisions {
 		if d.Kind == core.Reschedule && d.Cause == core.CauseMachineGone {
 			lat := c.clock.Now().Sub(c.expiredAt[d.From])
@@ -143,21 +145,13 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 			c.failovers = append(c.failovers, Failover{Unit: d.Unit, From: d.From, To: d.To, Latency: lat})
 		}
 	}
-	if len(res.Decisions) > 0 {
-		at := c.clock.Now().Add(c.cfg.NotifyDelay)
-		for _, d := range res.Decisions {
-			for _, id := range []string{d.From, d.To} {
-				if mm := c.byID[id]; mm != nil {
-					c.wakeAgent(mm, at)
-				}
-			}
-		}
-	}
 	after := c.snapshotForCheck()
 	if after == nil {
 		return
 	}
-	c.checkSchedule(after)
+	if !paused {
+		c.checkSchedule(after)
+	}
 	if before != nil && len(res.Decisions) > 0 {
 		c.checkLeastLoaded(before, res.Decisions)
 	}
@@ -182,7 +176,7 @@ func (c *Cluster) machineUnits(s *checkSnapshot, placed map[string][]*core.Sched
 		sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name })
 		all := append([]*core.SchedUnit(nil), p...)
 		if len(globals) > 0 {
-			all = append(all, core.EligibleGlobals(s.machines[id], p, globals)...)
+			all = append(all, eligibleGlobals(s.machines[id], p, globals)...)
 		}
 		out[id] = all
 	}
@@ -223,51 +217,11 @@ func (c *Cluster) checkSchedule(s *checkSnapshot) {
 	for _, id := range s.ids {
 		m, units := s.machines[id], byMachine[id]
 		for _, u := range units {
-			if why := unableToRun(u, m, units, c.replaceGraph()); why != "" && !u.Global {
+			if why := couldTake(u, m, units, c.replacesUnit); why != "" && !u.Global {
 				c.violate(InvConstraints, "%s on %s: %s", u.Name, id, why)
 			}
 		}
 	}
-}
-
-// replaceGraph is the Replaces relation among the submitted units, rebuilt when
-// units are submitted or destroyed.
-func (c *Cluster) replaceGraph() *core.ReplaceGraph {
-	if c.replaces == nil {
-		all := make([]*core.SchedUnit, 0, len(c.units))
-		for _, n := range c.unitNames() {
-			all = append(all, &c.units[n].SchedUnit)
-		}
-		c.replaces = core.NewReplaceGraph(all)
-	}
-	return c.replaces
-}
-
-// unableToRun is the checker's own reading of the constraints: why u may not
-// share machine m with units (which may include u), or "".
-func unableToRun(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit, replaces *core.ReplaceGraph) string {
-	r := u.Req
-	if r.HasMachineID && !m.MatchID(r.MachineID) {
-		return "MachineID " + r.MachineID + " does not match"
-	}
-	if !m.MatchMetadata(r.Metadata) {
-		return "MachineMetadata does not match"
-	}
-	for _, peer := range r.MachineOf {
-		if !slices.ContainsFunc(units, func(v *core.SchedUnit) bool { return v.Name == peer }) {
-			return "MachineOf peer " + peer + " is not there"
-		}
-	}
-	// Only globs make conflicts and replacements: skip the pairs without any.
-	for _, v := range units {
-		if (len(r.Conflicts) > 0 || len(v.Req.Conflicts) > 0) && core.ConflictsWith(u.Name, r, v.Name, v.Req) {
-			return "conflicts with " + v.Name
-		}
-		if len(v.Req.Replaces) > 0 && replaces.Replaces(v.Name, u.Name) {
-			return "replaced by " + v.Name
-		}
-	}
-	return ""
 }
 
 // checkLeastLoaded replays a leader's decisions on the schedule it read and
@@ -329,7 +283,7 @@ func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
 func (c *Cluster) checkChoice(s *checkSnapshot, units map[string][]*core.SchedUnit, u *core.SchedUnit, d core.Decision, exclude string) {
 	best, bestLoad := "", 0
 	for _, id := range s.ids {
-		if id == exclude || unableToRun(u, s.machines[id], units[id], c.replaceGraph()) != "" {
+		if id == exclude || couldTake(u, s.machines[id], units[id], c.replacesUnit) != "" {
 			continue
 		}
 		if l := len(units[id]); best == "" || l < bestLoad {

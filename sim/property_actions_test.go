@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -33,9 +34,10 @@ func (h *history) spreadActions() map[string]func(*rapid.T) {
 // joins.
 func (h *history) constraintActions() map[string]func(*rapid.T) {
 	return map[string]func(*rapid.T){
-		"submit":  func(t *rapid.T) { h.submit(t, h.drawXFleet) },
-		"command": h.command,
-		"destroy": h.destroy,
+		"submit":      func(t *rapid.T) { h.submit(t, h.drawXFleet) },
+		"command":     h.command,
+		"odd-command": h.oddCommand,
+		"destroy":     h.destroy,
 		"join": func(t *rapid.T) {
 			if len(h.c.Machines()) >= h.maxMach {
 				t.Skip("cluster is full")
@@ -110,6 +112,13 @@ func (h *history) allFaults() map[string]faultFunc {
 	faults["return"] = faultFunc{func() []string { return h.machineIDs(false) }, func(t *rapid.T, id string) { must(t, h.c.ReturnMachine(id)) }}
 	faults["partition"] = faultFunc{all, toggle(h.cut, func(id string, on bool) error { return h.c.Partition(id, on) })}
 	faults["fail-starts"] = faultFunc{func() []string { return h.machineIDs(true) }, toggle(h.failing, h.c.FailStarts)}
+	faults["pause-engine-write"] = faultFunc{func() []string { return h.engineIDs(true) }, func(t *rapid.T, id string) {
+		must(t, h.c.PauseEngineWrite(id, drawDuration(t, "pause")))
+	}}
+	faults["registry-faults"] = faultFunc{func() []string { return []string{"registry"} }, func(t *rapid.T, _ string) {
+		rate := rapid.SampledFrom([]float64{0, 0.05, 0.3}).Draw(t, "rate")
+		h.c.SetRegistryFaults(RegistryFaults{LoseReply: rate, SlowCall: rate, DropWakeup: rate})
+	}}
 	faults["registry"] = faultFunc{func() []string { return []string{"registry"} }, func(*rapid.T, string) {
 		h.regDown = !h.regDown
 		h.c.RegistryDown(h.regDown)
@@ -135,6 +144,17 @@ func pick(t *rapid.T, xs []string, label string) string {
 func (h *history) machineIDs(up bool) []string {
 	var ids []string
 	for _, m := range h.c.Machines() {
+		if m.Up() == up {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+// engineIDs lists the machines that run an engine and are up (or down).
+func (h *history) engineIDs(up bool) []string {
+	var ids []string
+	for _, m := range h.c.engines {
 		if m.Up() == up {
 			ids = append(ids, m.ID)
 		}
@@ -173,11 +193,25 @@ func (h *history) onUnit(t *rapid.T, id string, f func(id, unit string) error) {
 var propUnitNames = []string{
 	"a.service", "b.service", "c.service", "d.service", "db.service", "db-replica.service",
 	"web@1.service", "web@2.service", "web@3.service", "cache.service", "log.service",
-	"mon.service", "e.service", "f.service", "g.service",
+	"mon.service", "e.service", "f.service", "g.service", "db@1.service", "db@2.service",
+}
+
+// unitServices are the [Service] sections units draw from: mostly a service
+// that runs until stopped, and units that end by themselves, which fleet
+// starts once and leaves ended: a oneshot, a service that exits 0, and one
+// that exits 1 and that systemd restarts (Restart=on-failure) until its start
+// limit fails it.
+var unitServices = []string{
+	"ExecStart=/bin/sleep infinity",
+	"ExecStart=/bin/sleep infinity",
+	"ExecStart=/bin/sleep infinity",
+	"Type=oneshot\nExecStart=/bin/true",
+	"ExecStart=/bin/true",
+	"ExecStart=/bin/false\nRestart=on-failure\nRestartSec=1",
 }
 
 // submit submits one to three units.
-func (h *history) submit(t *rapid.T, xfleet func(*rapid.T) []string) {
+func (h *history) submit(t *rapid.T, xfleet func(*rapid.T, string) []string) {
 	for n := rapid.IntRange(1, 3).Draw(t, "units"); n > 0; n-- {
 		h.submitOne(t, xfleet)
 	}
@@ -185,7 +219,7 @@ func (h *history) submit(t *rapid.T, xfleet func(*rapid.T) []string) {
 
 // submitOne submits an unused unit name with the [X-Fleet] lines xfleet draws
 // (none if nil) and gives it a random target state.
-func (h *history) submitOne(t *rapid.T, xfleet func(*rapid.T) []string) {
+func (h *history) submitOne(t *rapid.T, xfleet func(*rapid.T, string) []string) {
 	var free []string
 	for _, n := range propUnitNames {
 		if _, ok := h.units[n]; !ok {
@@ -195,10 +229,10 @@ func (h *history) submitOne(t *rapid.T, xfleet func(*rapid.T) []string) {
 	name := pick(t, free, "unit name")
 	var lines []string
 	if xfleet != nil {
-		lines = xfleet(t)
+		lines = xfleet(t, name)
 	}
 	target := rapid.SampledFrom([]core.JobState{core.Launched, core.Launched, core.Loaded, core.Inactive}).Draw(t, "target")
-	body := "[Service]\nExecStart=/bin/sleep infinity\n"
+	body := "[Service]\n" + rapid.SampledFrom(unitServices).Draw(t, "service") + "\n"
 	if len(lines) > 0 {
 		body += "\n[X-Fleet]\n" + strings.Join(lines, "\n") + "\n"
 	}
@@ -212,11 +246,16 @@ func (h *history) submitOne(t *rapid.T, xfleet func(*rapid.T) []string) {
 	}
 }
 
-// drawXFleet draws one kind of constraint, sometimes with metadata as well.
-func (h *history) drawXFleet(t *rapid.T) []string {
+// drawXFleet draws one kind of constraint for unit name, sometimes with
+// metadata as well.
+func (h *history) drawXFleet(t *rapid.T, name string) []string {
 	var lines []string
 	withMeta := rapid.Bool().Draw(t, "with-metadata")
-	switch rapid.SampledFrom([]string{"plain", "metadata", "conflicts", "machineof", "global", "replaces", "machineid"}).Draw(t, "constraint") {
+	kinds := []string{"plain", "metadata", "conflicts", "machineof", "global", "replaces", "replaces-unit", "machineid", "machineid-never"}
+	if strings.HasPrefix(name, "web@") {
+		kinds = append(kinds, "machineof-instance")
+	}
+	switch rapid.SampledFrom(kinds).Draw(t, "constraint") {
 	case "plain":
 		withMeta = false
 	case "metadata":
@@ -225,6 +264,15 @@ func (h *history) drawXFleet(t *rapid.T) []string {
 		lines = append(lines, "Conflicts="+rapid.SampledFrom(propGlobs).Draw(t, "conflicts"))
 	case "replaces":
 		lines = append(lines, "Replaces="+rapid.SampledFrom(propGlobs).Draw(t, "replaces"))
+	case "replaces-unit":
+		// A unit replacing a submitted one, so that Replaces chains form.
+		if names := h.unitNames(); len(names) > 0 {
+			lines = append(lines, "Replaces="+rapid.SampledFrom(names).Draw(t, "replaced"))
+		}
+	case "machineof-instance":
+		lines = append(lines, "MachineOf=db@%i.service")
+	case "machineid-never":
+		lines = append(lines, fmt.Sprintf("MachineID=%s%024x", "e7a1c4d0", 0xdead))
 	case "global":
 		lines = append(lines, "Global=true")
 	case "machineof":
@@ -251,11 +299,16 @@ var propGlobs = []string{"web@*.service", "%p@*.service", "a.service", "db*.serv
 
 // drawMetadata draws a MachineMetadata= line over the keys machines have.
 func drawMetadata(t *rapid.T) string {
-	switch rapid.IntRange(0, 2).Draw(t, "metadata") {
+	switch rapid.IntRange(0, 4).Draw(t, "metadata") {
 	case 0:
 		return "MachineMetadata=role=" + rapid.SampledFrom([]string{"front", "back"}).Draw(t, "role")
 	case 1:
 		return `MachineMetadata="disk=ssd" "disk=hdd"`
+	case 2:
+		// One value with a comma in it, which some machines have.
+		return "MachineMetadata=role=front,back"
+	case 3:
+		return `MachineMetadata="role=front" "role=back"`
 	}
 	return `MachineMetadata="role=front" "disk=ssd"`
 }
@@ -283,6 +336,22 @@ func (h *history) command(t *rapid.T) {
 
 func (h *history) destroy(t *rapid.T) {
 	h.apply(t, core.CmdDestroy, pick(t, h.unitNames(), "unit"))
+}
+
+// oddCommand runs any command on any unit name, submitted or not, as users
+// do: a command the state machine refuses must fail and change nothing; a
+// repeated one is accepted and changes nothing.
+func (h *history) oddCommand(t *rapid.T) {
+	name := rapid.SampledFrom(propUnitNames).Draw(t, "unit")
+	cmd := rapid.SampledFrom([]core.Command{core.CmdLoad, core.CmdStart, core.CmdStop, core.CmdUnload, core.CmdDestroy}).Draw(t, "command")
+	from, known := h.units[name]
+	if _, err := core.Transition(name, cmd, from); err != nil || !known {
+		if err := h.c.Command(cmd, name); err == nil {
+			t.Fatalf("%s %s (submitted %t, target %q) was accepted", cmd, name, known, from)
+		}
+		return
+	}
+	h.apply(t, cmd, name)
 }
 
 // apply runs a user command and records its effect.

@@ -240,6 +240,13 @@ func (s *Script) exec(cmd string, args []string, input string) (string, error) {
 	case "registry-down", "registry-up":
 		c.RegistryDown(cmd == "registry-down")
 		return "", nil
+	case "registry-faults":
+		f, err := parseRegistryFaults(kv)
+		if err != nil {
+			return "", err
+		}
+		c.SetRegistryFaults(f)
+		return "", nil
 	}
 	return s.execFault(cmd, pos)
 }
@@ -278,16 +285,42 @@ func (s *Script) execFault(cmd string, pos []string) (string, error) {
 		return two(c.StopUnitBehindBack)
 	case "crash-unit":
 		return two(c.CrashUnit)
-	case "stall-engine":
+	case "stall-engine", "pause-engine-write":
+		pause := c.StallEngine
+		if cmd == "pause-engine-write" {
+			pause = c.PauseEngineWrite
+		}
 		return two(func(id, d string) error {
 			dur, err := time.ParseDuration(d)
 			if err != nil {
 				return err
 			}
-			return c.StallEngine(id, dur)
+			return pause(id, dur)
 		})
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseRegistryFaults reads lose-reply=, slow-call= and drop-wakeup= rates.
+func parseRegistryFaults(kv map[string]string) (RegistryFaults, error) {
+	var f RegistryFaults
+	for k, v := range kv {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil || rate < 0 || rate > 1 {
+			return f, fmt.Errorf("registry-faults: %s=%s is not a rate from 0 to 1", k, v)
+		}
+		switch k {
+		case "lose-reply":
+			f.LoseReply = rate
+		case "slow-call":
+			f.SlowCall = rate
+		case "drop-wakeup":
+			f.DropWakeup = rate
+		default:
+			return f, fmt.Errorf("registry-faults: unknown rate %q, want lose-reply, slow-call or drop-wakeup", k)
+		}
+	}
+	return f, nil
 }
 
 // userError renders an error as the output line a user would see.

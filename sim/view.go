@@ -34,6 +34,7 @@ func (v *view) CreateUnit(ctx context.Context, u core.Unit, contents []byte) err
 	if err := v.check("CreateUnit"); err != nil {
 		return err
 	}
+	v.c.wakeDirty = true
 	return v.base.CreateUnit(ctx, u, contents)
 }
 
@@ -41,6 +42,7 @@ func (v *view) DestroyUnit(ctx context.Context, name string) error {
 	if err := v.check("DestroyUnit"); err != nil {
 		return err
 	}
+	v.c.wakeDirty = true
 	return v.base.DestroyUnit(ctx, name)
 }
 
@@ -48,6 +50,7 @@ func (v *view) ReplaceUnit(ctx context.Context, u core.Unit, contents []byte) er
 	if err := v.check("ReplaceUnit"); err != nil {
 		return err
 	}
+	v.c.wakeDirty = true
 	return v.base.ReplaceUnit(ctx, u, contents)
 }
 
@@ -55,6 +58,7 @@ func (v *view) SetTargetState(ctx context.Context, name string, s core.JobState)
 	if err := v.check("SetTargetState"); err != nil {
 		return err
 	}
+	v.c.wakeDirty = true
 	return v.base.SetTargetState(ctx, name, s)
 }
 
@@ -105,6 +109,7 @@ func (v *view) ApplySchedule(ctx context.Context, fence core.Fence, ops []core.S
 		return nil, err
 	}
 	skipped, err := v.base.ApplySchedule(ctx, fence, ops)
+	v.c.wakeDirty = true
 	v.c.onWrite(fence, err)
 	return skipped, err
 }
@@ -124,6 +129,7 @@ func (v *view) Leave(ctx context.Context, machineID, session string) error {
 	if err := v.check("Leave"); err != nil {
 		return err
 	}
+	v.c.wakeDirty = true
 	return v.base.Leave(ctx, machineID, session)
 }
 
@@ -145,6 +151,7 @@ func (v *view) PatchMetadata(ctx context.Context, ops []core.MetadataOp) error {
 	if err := v.check("PatchMetadata"); err != nil {
 		return err
 	}
+	v.c.wakeDirty = true
 	return v.base.PatchMetadata(ctx, ops)
 }
 
