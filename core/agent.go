@@ -98,7 +98,10 @@ type Agent struct {
 	published map[string]UnitState
 	starts    map[string]*startRecord
 	lastBeat  time.Time
-	republish bool
+	// resync: the next publish first reads what the registry holds for this
+	// machine, because published may be wrong (a start, a failed or
+	// uncertain publish, a lapsed presence).
+	resync bool
 	// reloadPending: files changed since the last successful Reload; unreloaded
 	// names the units written since then.
 	reloadPending bool
@@ -123,6 +126,7 @@ func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) (*Agent, erro
 		unreloaded: map[string]bool{},
 		reqs:       map[Hash]parsedReqs{},
 		published:  map[string]UnitState{},
+		resync:     true,
 		starts:     map[string]*startRecord{},
 	}, nil
 }
@@ -185,7 +189,7 @@ func (a *Agent) heartbeat(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("agent %s: heartbeat: %w", a.cfg.Machine.ID, err)
 	}
 	if a.lastBeat.IsZero() || now.Sub(a.lastBeat) > a.cfg.TTL/2 {
-		a.republish = true
+		a.resync = true
 	}
 	a.lastBeat = now
 	return nil
@@ -193,7 +197,7 @@ func (a *Agent) heartbeat(ctx context.Context, now time.Time) error {
 
 // Republish makes the next pass publish every unit state again, as after a
 // gap in presence (see ExternalPresence).
-func (a *Agent) Republish() { a.republish = true }
+func (a *Agent) Republish() { a.resync = true }
 
 // SetMachine changes the machine's announced state (a reload of its metadata
 // or address); the next heartbeat announces it.
@@ -291,8 +295,16 @@ func (a *Agent) schedUnit(ctx context.Context, u Unit) (*SchedUnit, error) {
 }
 
 // publish writes the states that changed since the last successful publish and
-// deletes those of units no longer here.
+// deletes those of units no longer here. After a start of the agent, a failed
+// publish (whose write may or may not have been applied) or a gap in presence,
+// it first reads the states the registry holds for this machine, so that a
+// stale state left by an earlier run or a lost reply is corrected too.
 func (a *Agent) publish(ctx context.Context, desired map[string]desiredUnit, actual []UnitStatus) (int, int, error) {
+	if a.resync {
+		if err := a.readPublished(ctx); err != nil {
+			return 0, 0, err
+		}
+	}
 	var states []UnitState
 	present := make(map[string]bool, len(actual))
 	for _, s := range actual {
@@ -302,7 +314,7 @@ func (a *Agent) publish(ctx context.Context, desired map[string]desiredUnit, act
 			LoadState: s.LoadState, ActiveState: s.ActiveState, SubState: s.SubState,
 			Launched: a.launched(desired[s.Name], s),
 		}
-		if old, ok := a.published[s.Name]; a.republish || !ok || old != us {
+		if old, ok := a.published[s.Name]; !ok || old != us {
 			states = append(states, us)
 		}
 	}
@@ -317,16 +329,15 @@ func (a *Agent) publish(ctx context.Context, desired map[string]desiredUnit, act
 		return 0, 0, nil
 	}
 	err := a.reg.PublishUnitStates(ctx, a.cfg.Machine.ID, a.cfg.Session, states, removed)
-	if errors.Is(err, ErrNotPresent) {
-		// The presence lapsed with every state attached to it: renew it (or
-		// let the driver do it) and publish everything again.
-		a.lastBeat = time.Time{}
-		a.republish = true
-	}
 	if err != nil {
+		a.resync = true
+		if errors.Is(err, ErrNotPresent) {
+			// The presence lapsed with every state attached to it: renew it
+			// (or let the driver do it) before publishing again.
+			a.lastBeat = time.Time{}
+		}
 		return 0, 0, fmt.Errorf("agent %s: publish states: %w", a.cfg.Machine.ID, err)
 	}
-	a.republish = false
 	for _, s := range states {
 		a.published[s.Unit] = s
 	}
@@ -335,6 +346,23 @@ func (a *Agent) publish(ctx context.Context, desired map[string]desiredUnit, act
 	}
 	a.pruneCaches(actual)
 	return len(states), len(removed), nil
+}
+
+// readPublished replaces the agent's record of its published states with what
+// the registry holds for this machine.
+func (a *Agent) readPublished(ctx context.Context) error {
+	all, err := a.reg.UnitStates(ctx)
+	if err != nil {
+		return fmt.Errorf("agent %s: read published states: %w", a.cfg.Machine.ID, err)
+	}
+	a.published = map[string]UnitState{}
+	for _, s := range all {
+		if s.Machine == a.cfg.Machine.ID {
+			a.published[s.Unit] = s
+		}
+	}
+	a.resync = false
+	return nil
 }
 
 // launched reports whether the agent holds unit s launched: it is to be

@@ -433,3 +433,77 @@ func TestAgentExternalPresence(t *testing.T) {
 		t.Errorf("%d heartbeats, want only the driver's 2", beats)
 	}
 }
+
+// publishedState is the state the registry holds for unit on m1, or "absent".
+func (r *agentRig) publishedState(unit string) string {
+	r.t.Helper()
+	all, err := r.reg.UnitStates(r.ctx)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, s := range all {
+		if s.Unit == unit && s.Machine == "m1" {
+			return s.ActiveState + "/" + s.SubState
+		}
+	}
+	return "absent"
+}
+
+// A restarted agent deletes a state an earlier run left for a unit that is no
+// longer on the machine.
+func TestAgentRestartDeletesStaleStates(t *testing.T) {
+	r := newAgentRig(t)
+	stale := core.UnitState{Unit: "gone.service", Machine: "m1", Hash: core.HashBytes([]byte("x")), LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	if err := r.reg.PublishUnitStates(r.ctx, "m1", "s1", []core.UnitState{stale}, nil); err != nil {
+		t.Fatal(err)
+	}
+	agent, err := core.NewAgent(core.AgentConfig{Machine: core.MachineState{ID: "m1"}, Session: "s1", TTL: 30 * time.Second}, r.reg, r.sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.agent = agent
+	r.pass()
+	if got := r.publishedState("gone.service"); got != "absent" {
+		t.Errorf("state of a unit not on the machine after a restart: %s, want absent", got)
+	}
+}
+
+// After a publish whose reply was lost, the agent does not trust its record of
+// what it published: a state that went back to what it remembers is written
+// again.
+func TestAgentResyncsAfterLostPublishReply(t *testing.T) {
+	r := newAgentRig(t)
+	r.submitStart("a.service")
+	r.pass()
+	r.pass()
+	if got := r.publishedState("a.service"); got != "active/running" {
+		t.Fatalf("published %s, want active/running", got)
+	}
+	if err := r.sd.StopBehindBack("a.service"); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(time.Second)
+	r.sd.Step()
+	r.reg.SetFaults(memory.Faults{LoseReply: func(op, _ string) error {
+		if op == "PublishUnitStates" {
+			return core.ErrUnavailable
+		}
+		return nil
+	}})
+	if _, err := r.agent.Reconcile(r.ctx, r.clock.Now()); err == nil {
+		t.Fatal("publish with a lost reply: no error")
+	}
+	r.reg.SetFaults(memory.Faults{})
+	if got := r.publishedState("a.service"); got != "inactive/dead" {
+		t.Fatalf("published %s after the lost reply, want inactive/dead (applied)", got)
+	}
+	if err := r.sd.Start(r.ctx, "a.service"); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(time.Second)
+	r.sd.Step()
+	r.pass()
+	if got := r.publishedState("a.service"); got != "active/running" {
+		t.Errorf("published %s after the unit ran again, want active/running", got)
+	}
+}

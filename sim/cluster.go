@@ -66,25 +66,22 @@ type Machine struct {
 	starts *startLog
 	// stopWatch cancels the Notify subscriptions of the running fleetd, whose
 	// channels wake its agent (agentWake) and engine (engineWake).
-	stopWatch  context.CancelFunc
-	agentWake  <-chan struct{}
-	engineWake <-chan struct{}
-	// fleetdRestarted says the fleetd running now is not the first on this
-	// systemd (see publishedMatch).
-	fleetdRestarted bool
-	agent           *core.Agent
-	engine          *core.Engine
-	reg             core.Registry // its view, behind the registry faults
-	session         int
-	up              bool
-	partitioned     bool
-	skew            time.Duration
-	gen             int
-	agentAt         time.Time
-	engineAt        time.Time
-	sdAt            time.Time
-	lastBeat        time.Time
-	stallUntil      time.Time
+	stopWatch   context.CancelFunc
+	agentWake   <-chan struct{}
+	engineWake  <-chan struct{}
+	agent       *core.Agent
+	engine      *core.Engine
+	reg         core.Registry // its view, behind the registry faults
+	session     int
+	up          bool
+	partitioned bool
+	skew        time.Duration
+	gen         int
+	agentAt     time.Time
+	engineAt    time.Time
+	sdAt        time.Time
+	lastBeat    time.Time
+	stallUntil  time.Time
 	// pauseWrite, if set, pauses the engine's next schedule write for that
 	// long; pausedUntil is the end of the pause it is in (see
 	// PauseEngineWrite).
@@ -233,7 +230,6 @@ func (c *Cluster) boot(m *Machine, fresh bool) {
 	m.gen++
 	m.up = true
 	m.agentAt, m.engineAt, m.sdAt = time.Time{}, time.Time{}, time.Time{}
-	m.fleetdRestarted = !fresh
 	if fresh {
 		m.session++
 		m.sd = newSystemd(skewed{c.clock, m.skew}, c.cfg.JobDuration)

@@ -108,14 +108,9 @@ func (c *Cluster) publishedMatch(states []core.UnitState, units map[string][]*co
 			delete(published, k)
 		}
 	}
-	// Known core defect, reported: a restarted fleetd knows only the states it
-	// published itself, so a state its predecessor published for a unit
-	// removed since stays in the registry. Tolerated on such machines only.
 	keys := make([][2]string, 0, len(published))
 	for k := range published {
-		if !c.byID[k[0]].fleetdRestarted {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
 	if len(keys) > 0 {
 		sort.Slice(keys, func(i, j int) bool { return keys[i][0]+" "+keys[i][1] < keys[j][0]+" "+keys[j][1] })

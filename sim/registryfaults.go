@@ -130,16 +130,8 @@ func (c *Cluster) faultFuncs(who string) RegistryFuncs {
 		Machine: func(ctx context.Context, reg core.Registry, id string) (core.MachineState, error) {
 			return read(c, who, "Machine", func() (core.MachineState, error) { return reg.Machine(ctx, id) })
 		},
-		// Only slow: core's agent takes a publish whose reply was lost for
-		// one not applied, and then never deletes a state it does not
-		// remember publishing, nor writes again a state equal to the one it
-		// remembers (a known defect, reported; the convergence check finds
-		// it within seconds once lost replies strike here).
 		PublishUnitStates: func(ctx context.Context, reg core.Registry, id, session string, states []core.UnitState, removed []string) error {
-			_, err := read(c, who, "PublishUnitStates", func() (struct{}, error) {
-				return struct{}{}, reg.PublishUnitStates(ctx, id, session, states, removed)
-			})
-			return err
+			return write0(c, who, "PublishUnitStates", func() error { return reg.PublishUnitStates(ctx, id, session, states, removed) })
 		},
 		AcquireLeadership: func(ctx context.Context, reg core.Registry, engine, session string, ttl time.Duration) (core.Fence, error) {
 			return write(c, who, "AcquireLeadership", func() (core.Fence, error) { return reg.AcquireLeadership(ctx, engine, session, ttl) })
