@@ -151,6 +151,9 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 	}
 	if !paused {
 		c.checkSchedule(after)
+		if before != nil {
+			c.checkUnplaceableIn(seenBoth(before, after), now, " by a leader's pass")
+		}
 	}
 	if before != nil && len(res.Decisions) > 0 {
 		c.checkLeastLoaded(before, res.Decisions)
@@ -158,6 +161,19 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 	if len(res.Decisions) > 0 {
 		c.checkNothingLost()
 	}
+}
+
+// seenBoth is the schedule of after on the machines that before saw too: the
+// machines a pass that read before could use and that are still there.
+func seenBoth(before, after *checkSnapshot) *checkSnapshot {
+	s := &checkSnapshot{machines: map[string]core.MachineState{}, placements: after.placements}
+	for _, id := range after.ids {
+		if m, ok := before.machines[id]; ok {
+			s.machines[id] = m
+			s.ids = append(s.ids, id)
+		}
+	}
+	return s
 }
 
 // machineUnits builds, for each live machine, the units that run there: placed

@@ -210,8 +210,21 @@ var unitServices = []string{
 	"ExecStart=/bin/false\nRestart=on-failure\nRestartSec=1",
 }
 
-// submit submits one to three units.
+// submit submits one to three units. With constraints, it sometimes submits
+// a pair that spells metadata in the two ways that must not be confused: one
+// value with a comma in it, and two values, in a random order, so that one
+// engine pass places both.
 func (h *history) submit(t *rapid.T, xfleet func(*rapid.T, string) []string) {
+	if xfleet != nil && rapid.IntRange(0, 4).Draw(t, "metadata-pair") == 0 {
+		spellings := []string{"MachineMetadata=role=back,front", `MachineMetadata="role=front" "role=back"`}
+		if rapid.Bool().Draw(t, "pair-order") {
+			spellings[0], spellings[1] = spellings[1], spellings[0]
+		}
+		for _, line := range spellings {
+			h.submitOne(t, func(*rapid.T, string) []string { return []string{line} })
+		}
+		return
+	}
 	for n := rapid.IntRange(1, 3).Draw(t, "units"); n > 0; n-- {
 		h.submitOne(t, xfleet)
 	}
@@ -305,8 +318,9 @@ func drawMetadata(t *rapid.T) string {
 	case 1:
 		return `MachineMetadata="disk=ssd" "disk=hdd"`
 	case 2:
-		// One value with a comma in it, which some machines have.
-		return "MachineMetadata=role=front,back"
+		// One value with a comma in it, which some machines have, spelled as the
+		// two values of case 3 would be joined.
+		return "MachineMetadata=role=back,front"
 	case 3:
 		return `MachineMetadata="role=front" "role=back"`
 	}

@@ -148,7 +148,7 @@ func (h *history) join(t *rapid.T, engine bool) {
 	id := fmt.Sprintf("%s%024x", prefix, uint64(h.joined+1)*0x9e3779b97f4a7c15)
 	h.joined++
 	md := map[string]string{}
-	if role := rapid.SampledFrom([]string{"", "front", "back", "front,back"}).Draw(t, "role"); role != "" {
+	if role := rapid.SampledFrom([]string{"", "front", "back", "back,front"}).Draw(t, "role"); role != "" {
 		md["role"] = role
 	}
 	if disk := rapid.SampledFrom([]string{"", "ssd", "hdd"}).Draw(t, "disk"); disk != "" {

@@ -142,10 +142,16 @@ func eligibleGlobals(m core.MachineState, placed, globals []*core.SchedUnit) []*
 // checkUnplaceable checks, once the cluster has converged, that no live
 // machine could take a unit the leader reported unplaceable.
 func (c *Cluster) checkUnplaceable() {
-	s := c.snapshotForCheck()
-	if s == nil {
-		return
+	if s := c.snapshotForCheck(); s != nil {
+		c.checkUnplaceableIn(s, c.unplaceable, "")
 	}
+}
+
+// checkUnplaceableIn checks that no machine of snapshot s could take a unit
+// reported unplaceable (unit name to reason), given the placements of s and
+// the globals eligible there. After a leader's pass this finds a plan that was
+// not a fixpoint: a second pass would place the unit. what says when.
+func (c *Cluster) checkUnplaceableIn(s *checkSnapshot, unplaceable map[string]string, what string) {
 	placed := map[string][]*core.SchedUnit{}
 	for _, p := range s.placements {
 		if r := c.units[p.Unit]; r != nil {
@@ -155,13 +161,13 @@ func (c *Cluster) checkUnplaceable() {
 	units := c.machineUnits(s, placed)
 	for _, n := range c.unitNames() {
 		r := c.units[n]
-		reason, reported := c.unplaceable[n]
+		reason, reported := unplaceable[n]
 		if !reported || r.Global || r.Invalid != "" || r.TargetState == core.Inactive {
 			continue
 		}
 		for _, id := range s.ids {
 			if couldTake(&r.SchedUnit, s.machines[id], units[id], c.replacesUnit) == "" {
-				c.violate(InvPlacement, "%s reported unplaceable (%s), but machine %s could take it", n, reason, id)
+				c.violate(InvPlacement, "%s reported unplaceable (%s)%s, but machine %s could take it", n, reason, what, id)
 				break
 			}
 		}
