@@ -95,18 +95,10 @@ func (m *Manager) enter(ctx context.Context, op Op, name string) error {
 	return nil
 }
 
-// MaxUnitNameLength is the longest unit name systemd accepts, in bytes, one
-// less than fleet's core.MaxUnitNameLength; longer names are refused as the
-// real backend refuses them.
-const MaxUnitNameLength = 255
-
-// validName checks a unit name before anything is looked up or written.
+// validName checks a unit name before anything is looked up or written: a
+// valid unit name of at most core.MaxUnitNameLength bytes (systemd's limit).
 func validName(op Op, name string) error {
-	err := core.ValidateName(name)
-	if err == nil && len(name) > MaxUnitNameLength {
-		err = &core.NameError{Name: name, Reason: fmt.Sprintf("name is %d bytes, longer than systemd's limit of %d", len(name), MaxUnitNameLength)}
-	}
-	if err != nil {
+	if err := core.ValidateName(name); err != nil {
 		return fmt.Errorf("fakesystemd: %s: %w", op, err)
 	}
 	return nil

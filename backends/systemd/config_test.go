@@ -234,12 +234,12 @@ func TestRemoveTemps(t *testing.T) {
 func TestNameLengthLimit(t *testing.T) {
 	d := unitDir{path: "/run/fleet/units"}
 	name := func(n int) string { return strings.Repeat("a", n-len(".service")) + ".service" }
-	if _, err := d.file(name(MaxUnitNameLength)); err != nil {
-		t.Fatalf("a %d-byte name: %v", MaxUnitNameLength, err)
+	if _, err := d.file(name(255)); err != nil {
+		t.Fatalf("a 255-byte name: %v", err)
 	}
-	_, err := d.file(name(MaxUnitNameLength + 1))
+	_, err := d.file(name(256))
 	var ne *core.NameError
-	if !errors.As(err, &ne) || !strings.Contains(err.Error(), "limit of 255") {
-		t.Fatalf("a %d-byte name: %v, want a *core.NameError naming systemd's limit", MaxUnitNameLength+1, err)
+	if !errors.As(err, &ne) || !strings.Contains(err.Error(), "255 bytes") {
+		t.Fatalf("a 256-byte name: %v, want a *core.NameError naming the 255-byte limit", err)
 	}
 }

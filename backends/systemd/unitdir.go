@@ -2,7 +2,6 @@ package systemd
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -13,11 +12,6 @@ import (
 
 	"github.com/fleet-rebuild/fleet/core"
 )
-
-// MaxUnitNameLength is the longest unit name systemd accepts, in bytes: its
-// UNIT_NAME_MAX less the terminating NUL, and the longest file name too.
-// Fleet's own limit, core.MaxUnitNameLength, is one byte more.
-const MaxUnitNameLength = 255
 
 // tempPattern names the temporary files of write; no unit name matches it.
 const tempPattern = ".fleet-*.tmp"
@@ -35,13 +29,11 @@ type unitFile struct {
 }
 
 // file returns the path of name's unit file, refusing any name that is not a
-// valid unit name or would leave the directory.
+// valid unit name (core.ValidateName, which also bounds it to systemd's 255
+// bytes) or would leave the directory.
 func (d unitDir) file(name string) (string, error) {
 	if err := core.ValidateName(name); err != nil {
 		return "", err
-	}
-	if len(name) > MaxUnitNameLength {
-		return "", &core.NameError{Name: name, Reason: fmt.Sprintf("name is %d bytes, longer than systemd's limit of %d", len(name), MaxUnitNameLength)}
 	}
 	p := filepath.Join(d.path, name)
 	if filepath.Dir(p) != d.path || filepath.Base(p) != name {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fleet-rebuild/fleet/api"
+	"github.com/fleet-rebuild/fleet/internal/cgroups"
 )
 
 // The binaries the tests run: fleetd, and this tool for the etcd members.
@@ -226,7 +227,7 @@ func unitPIDs(t *testing.T, root, machine, unit string) []int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pids, err := cgroupPIDs(dirs)
+	pids, err := cgroups.PIDs(dirs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/cgroups"
 )
 
 // Grace periods of down: a fleetd drains its units first (stops them and
@@ -82,7 +84,7 @@ func down(dir string, out io.Writer) error {
 		errs = append(errs, stopAll(picked, st.grace, out))
 	}
 	if len(s.Cgroups) > 0 {
-		errs = append(errs, killCgroups(s.Cgroups, cgroupKillBudget), removeCgroups(s.Cgroups))
+		errs = append(errs, cgroups.Kill(s.Cgroups, cgroupKillBudget), cgroups.Remove(s.Cgroups))
 	}
 	for _, p := range s.Procs {
 		if p.alive() {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/fleet-rebuild/fleet/internal/cgroups"
 )
 
 // killTimeout bounds how long killing what is left in a cgroup may take.
@@ -29,7 +31,7 @@ func (um *UserManager) Stop() error {
 	um.mu.Unlock()
 	err := um.terminate(syscall.SIGTERM, um.opts.StopTimeout)
 	if len(um.cgroups) > 0 {
-		err = errors.Join(err, killCgroups(um.cgroups, killTimeout), removeCgroups(um.cgroups))
+		err = errors.Join(err, cgroups.Kill(um.cgroups, killTimeout), cgroups.Remove(um.cgroups))
 	}
 	if rerr := os.RemoveAll(um.dir); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("systemdtest: %w", rerr))
@@ -44,7 +46,7 @@ func (um *UserManager) Crash() error {
 	if err := um.live(); err != nil {
 		return err
 	}
-	return errors.Join(um.terminate(syscall.SIGKILL, 0), killCgroups(um.cgroups, killTimeout))
+	return errors.Join(um.terminate(syscall.SIGKILL, 0), cgroups.Kill(um.cgroups, killTimeout))
 }
 
 // Restart stops the manager if it runs (as Stop does, but keeping its runtime
@@ -54,7 +56,7 @@ func (um *UserManager) Restart(ctx context.Context) error {
 	if err := um.live(); err != nil {
 		return err
 	}
-	if err := errors.Join(um.terminate(syscall.SIGTERM, um.opts.StopTimeout), killCgroups(um.cgroups, killTimeout)); err != nil {
+	if err := errors.Join(um.terminate(syscall.SIGTERM, um.opts.StopTimeout), cgroups.Kill(um.cgroups, killTimeout)); err != nil {
 		return err
 	}
 	return um.launch(ctx)

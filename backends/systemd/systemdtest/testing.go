@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/fleet-rebuild/fleet/internal/cgroups"
 )
 
 // Check reports why a user manager cannot be started here, or nil if it can:
@@ -27,12 +29,12 @@ func Check(binary string) error {
 			return fmt.Errorf("%s not found in PATH", tool)
 		}
 	}
-	hs, err := hierarchies()
+	hs, err := cgroups.Own()
 	if err != nil {
 		return err
 	}
 	for _, h := range hs {
-		if err := checkWritable(h.self); err != nil {
+		if err := checkWritable(h.Self); err != nil {
 			return err
 		}
 	}
