@@ -13,8 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 )
 
 // machine is what fleet-cluster's state.json says about one machine.
@@ -41,7 +44,9 @@ type cluster struct {
 	Machines    []machine `json:"machines"`
 	Procs       []proc    `json:"procs"`
 
-	bin string // directory of the fleetd, fleetctl and fleet-cluster binaries
+	bin   string // directory of the fleetd, fleetctl and fleet-cluster binaries
+	mu    sync.Mutex
+	buses map[string]*dbus.Conn // D-Bus connections to the managers, by machine
 }
 
 // upOptions are the fleet-cluster up flags the benchmarks vary.
@@ -85,6 +90,9 @@ func up(ctx context.Context, bin, dir string, o upOptions, log io.Writer) (*clus
 
 // down stops the cluster with fleet-cluster down.
 func (c *cluster) down(log io.Writer) error {
+	for _, conn := range c.buses {
+		conn.Close()
+	}
 	cmd := exec.Command(filepath.Join(c.bin, "fleet-cluster"), "down", "-dir", c.Dir)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
@@ -251,3 +259,48 @@ Description=fleet benchmark unit
 [Service]
 ExecStart=/bin/sleep infinity
 `
+
+// cpuByProc returns the CPU seconds of every recorded process still running,
+// and under "" this program's own.
+func (c *cluster) cpuByProc() map[proc]float64 {
+	out := map[proc]float64{}
+	for _, p := range c.Procs {
+		if _, start, err := procStat(p.PID); err != nil || start != p.Start {
+			continue
+		}
+		if v, err := p.cpu(); err == nil {
+			out[p] = v
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		out[proc{Role: "fleet-bench"}] = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	}
+	return out
+}
+
+// cpuSpent sums by role the CPU seconds the processes used since before.
+func (c *cluster) cpuSpent(before map[proc]float64) string {
+	total, most := map[string]float64{}, map[string]float64{}
+	n := map[string]int{}
+	for p, v := range c.cpuByProc() {
+		b, ok := before[p]
+		if !ok {
+			continue
+		}
+		total[p.Role] += v - b
+		most[p.Role] = max(most[p.Role], v-b)
+		n[p.Role]++
+	}
+	var parts []string
+	for _, role := range []string{"fleetd", "manager", "etcd", "fleet-bench"} {
+		switch {
+		case n[role] == 0:
+		case n[role] == 1:
+			parts = append(parts, fmt.Sprintf("%s %.2f s", role, total[role]))
+		default:
+			parts = append(parts, fmt.Sprintf("%d %s %.2f s (max %.2f s)", n[role], role, total[role], most[role]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -164,7 +164,7 @@ func runReal(ctx context.Context, o realOptions, r *report) (err error) {
 	}
 	var last string
 	for i, n := range o.sizes {
-		floor, err := floorStart(ctx, o, c.Machines, fmt.Sprintf("floor%d", n), n)
+		floor, floorCPU, err := floorStart(ctx, o, c, c.Machines, fmt.Sprintf("floor%d", n), n)
 		if err != nil {
 			return err
 		}
@@ -172,13 +172,15 @@ func runReal(ctx context.Context, o realOptions, r *report) (err error) {
 			return err
 		}
 		last = fmt.Sprintf("fleet%d", n)
-		took, perUnit, err := fleetStart(ctx, o, c, last, n)
+		took, perUnit, fleetCPU, err := fleetStart(ctx, o, c, last, n)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(o.log, "start %d: floor %v, fleet %v, %.2f etcd requests/unit\n", n, floor, took, perUnit)
 		r.add(fmt.Sprintf("start %d instances: floor (systemctl --user start)", n), fmt.Sprintf("%.2f s", floor.Seconds()), "")
 		r.add(fmt.Sprintf("start %d instances: fleetctl start", n), fmt.Sprintf("%.2f s = %.2f× floor", took.Seconds(), took.Seconds()/floor.Seconds()), "≤ 1.5× floor")
+		r.add(fmt.Sprintf("start %d: CPU used by the floor", n), floorCPU, "")
+		r.add(fmt.Sprintf("start %d: CPU used by fleet", n), fleetCPU, "")
 		r.add(fmt.Sprintf("etcd requests per started unit (%d)", n), fmt.Sprintf("%.2f", perUnit), "≤ 3")
 		if i < len(o.sizes)-1 {
 			if err := c.fleetctl(ctx, o.dir+"-units/"+last, append([]string{"destroy"}, instances(last, n)...)...); err != nil {
@@ -217,7 +219,7 @@ func runReal(ctx context.Context, o realOptions, r *report) (err error) {
 		return err
 	}
 	n := o.sizes[len(o.sizes)-1]
-	if _, _, err := fleetStart(ctx, o, c, "lead", n); err != nil {
+	if _, _, _, err := fleetStart(ctx, o, c, "lead", n); err != nil {
 		return err
 	}
 	lead, err = leader(ctx, c.Machines)
@@ -260,6 +262,7 @@ func (r *report) scale(k knobs, res scaleResult) {
 	}
 	r.add(fmt.Sprintf("scale: %d units through the API on %d fleetd until launched", k.scaleUnits, k.scaleMachine),
 		fmt.Sprintf("%.2f s (submitted in %.2f s)", res.start.Seconds(), res.submit.Seconds()), "≤ 10 s")
+	r.add("scale: CPU used while starting", res.startCPU, "")
 	r.add("scale: etcd requests per started unit", fmt.Sprintf("%.2f", res.reqPerUnit), "≤ 3")
 	if res.idleReq != nil {
 		r.idle(fmt.Sprintf("scale idle, %d units, %d machines", k.scaleUnits, k.scaleMachine), k.idle, res.idleReq, res.idleCPU)
@@ -267,6 +270,7 @@ func (r *report) scale(k knobs, res scaleResult) {
 	if res.failover > 0 {
 		r.add(fmt.Sprintf("scale: %d machines killed (leader among them: %v), %d units", k.scaleKill, res.leaderWasKilled, res.moved),
 			fmt.Sprintf("%.2f s (agent_ttl %v)", res.failover.Seconds(), k.agentTTL), fmt.Sprintf("≤ %v", k.agentTTL+2*time.Second))
+		r.add("scale: CPU used during the failover", res.failoverCPU, "")
 	}
 }
 

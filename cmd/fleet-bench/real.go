@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 )
 
 // realOptions configures the benchmarks on real systemd user managers.
@@ -37,32 +40,68 @@ func systemctl(ctx context.Context, m machine, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// listedUnit is one entry of systemd's ListUnitsByPatterns.
+type listedUnit struct {
+	Name, Description, Load, Active, Sub, Following string
+	Path                                            dbus.ObjectPath
+	JobID                                           uint32
+	JobType                                         string
+	JobPath                                         dbus.ObjectPath
+}
+
+// bus returns a D-Bus connection to machine m's manager, dialled once.
+func (c *cluster) bus(ctx context.Context, m machine) (*dbus.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn, ok := c.buses[m.Name]; ok {
+		return conn, nil
+	}
+	socket := filepath.Join(m.Runtime, "systemd", "private")
+	conn, err := dbus.Dial("unix:path="+dbus.EscapeBusAddressValue(socket), dbus.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("manager of %s: %w", m.Name, err)
+	}
+	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("manager of %s: %w", m.Name, err)
+	}
+	if c.buses == nil {
+		c.buses = map[string]*dbus.Conn{}
+	}
+	c.buses[m.Name] = conn
+	return conn, nil
+}
+
 // activeUnits lists the units matching pattern that m's manager reports
-// active.
-func activeUnits(ctx context.Context, m machine, pattern string) ([]string, error) {
-	out, err := systemctl(ctx, m, "list-units", "--no-legend", "--plain", "--state=active", pattern)
+// active, asking it over D-Bus (a systemctl process per poll would compete
+// with what is measured).
+func (c *cluster) activeUnits(ctx context.Context, m machine, pattern string) ([]string, error) {
+	conn, err := c.bus(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 0 {
-			names = append(names, f[0])
-		}
+	var units []listedUnit
+	obj := conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+	if err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.ListUnitsByPatterns", 0, []string{"active"}, []string{pattern}).Store(&units); err != nil {
+		return nil, fmt.Errorf("manager of %s: %w", m.Name, err)
+	}
+	names := make([]string, len(units))
+	for i, u := range units {
+		names[i] = u.Name
 	}
 	return names, nil
 }
 
 // activeOn returns, for each machine, the units matching pattern it reports
 // active, asking the managers in parallel.
-func activeOn(ctx context.Context, ms []machine, pattern string) (map[string][]string, error) {
+func (c *cluster) activeOn(ctx context.Context, ms []machine, pattern string) (map[string][]string, error) {
 	out := map[string][]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var errs []error
 	for _, m := range ms {
 		wg.Go(func() {
-			names, err := activeUnits(ctx, m, pattern)
+			names, err := c.activeUnits(ctx, m, pattern)
 			mu.Lock()
 			defer mu.Unlock()
 			out[m.Name] = names
@@ -74,8 +113,8 @@ func activeOn(ctx context.Context, ms []machine, pattern string) (map[string][]s
 }
 
 // countActive counts the active units matching pattern over the machines.
-func countActive(ctx context.Context, ms []machine, pattern string) (int, error) {
-	on, err := activeOn(ctx, ms, pattern)
+func (c *cluster) countActive(ctx context.Context, ms []machine, pattern string) (int, error) {
+	on, err := c.activeOn(ctx, ms, pattern)
 	n := 0
 	for _, names := range on {
 		n += len(names)
@@ -94,23 +133,24 @@ func instances(template string, n int) []string {
 
 // floorStart starts n instances of template directly on the managers, spread
 // round-robin, and waits until all are active: systemd's own floor.
-func floorStart(ctx context.Context, o realOptions, ms []machine, template string, n int) (time.Duration, error) {
+func floorStart(ctx context.Context, o realOptions, c *cluster, ms []machine, template string, n int) (time.Duration, string, error) {
 	for _, m := range ms {
 		dir := filepath.Join(m.Runtime, "systemd", "user")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if err := os.WriteFile(filepath.Join(dir, template+"@.service"), []byte(unitText), 0o644); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if _, err := systemctl(ctx, m, "daemon-reload"); err != nil {
-			return 0, err
+			return 0, "", err
 		}
 	}
 	per := make([][]string, len(ms))
 	for i, u := range instances(template, n) {
 		per[i%len(ms)] = append(per[i%len(ms)], u)
 	}
+	cpu0 := c.cpuByProc()
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, len(ms))
@@ -121,13 +161,14 @@ func floorStart(ctx context.Context, o realOptions, ms []machine, template strin
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	err := poll(ctx, o.activeLimit, o.pollEvery, "floor units active", func() (bool, error) {
-		c, err := countActive(ctx, ms, template+"@*")
-		return c == n, err
+		got, err := c.countActive(ctx, ms, template+"@*")
+		return got == n, err
 	})
-	return time.Since(start), err
+	took := time.Since(start)
+	return took, c.cpuSpent(cpu0), err
 }
 
 // floorStop stops and removes the floor's units.
@@ -159,35 +200,37 @@ func (c *cluster) fleetctl(ctx context.Context, dir string, args ...string) erro
 // fleetStart writes template's file in a directory, runs `fleetctl start
 // --no-block` of its n instances there and waits until systemd reports all of
 // them active. It returns the time taken and the etcd requests per unit.
-func fleetStart(ctx context.Context, o realOptions, c *cluster, template string, n int) (time.Duration, float64, error) {
+func fleetStart(ctx context.Context, o realOptions, c *cluster, template string, n int) (time.Duration, float64, string, error) {
 	dir := filepath.Join(o.dir+"-units", template)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, template+"@.service"), []byte(unitText), 0o644); err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	before, err := etcdRequests(ctx, c.Machines)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
+	cpu0 := c.cpuByProc()
 	start := time.Now()
 	if err := c.fleetctl(ctx, dir, append([]string{"start", "--no-block"}, instances(template, n)...)...); err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	err = poll(ctx, o.activeLimit, o.pollEvery, "fleet units active", func() (bool, error) {
-		got, err := countActive(ctx, c.Machines, template+"@*")
+		got, err := c.countActive(ctx, c.Machines, template+"@*")
 		return got == n, err
 	})
 	took := time.Since(start)
+	cpu := c.cpuSpent(cpu0)
 	if err != nil {
-		return took, 0, err
+		return took, 0, "", err
 	}
 	after, err := etcdRequests(ctx, c.Machines)
 	if err != nil {
-		return took, 0, err
+		return took, 0, "", err
 	}
-	return took, (sum(after) - sum(before)) / float64(n), nil
+	return took, (sum(after) - sum(before)) / float64(n), cpu, nil
 }
 
 // idle measures, with the units running, the etcd requests of every fleetd
@@ -263,7 +306,7 @@ func failover(ctx context.Context, o realOptions, c *cluster, victim machine, pa
 			rest = append(rest, m)
 		}
 	}
-	moving, err := activeUnits(ctx, victim, pattern)
+	moving, err := c.activeUnits(ctx, victim, pattern)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -276,7 +319,7 @@ func failover(ctx context.Context, o realOptions, c *cluster, victim machine, pa
 	}
 	c.Machines = rest
 	err = poll(ctx, 3*o.agentTTL+30*time.Second, o.pollEvery, "moved units active", func() (bool, error) {
-		on, err := activeOn(ctx, rest, pattern)
+		on, err := c.activeOn(ctx, rest, pattern)
 		var all []string
 		for _, names := range on {
 			all = append(all, names...)

@@ -100,6 +100,8 @@ type scaleResult struct {
 	reqPerUnit      float64
 	idleReq         map[string]float64
 	idleCPU         []float64 // per fleetd
+	startCPU        string    // by role, while starting
+	failoverCPU     string    // by role, during the failover
 	failover        time.Duration
 	moved           int
 	leaderWasKilled bool
@@ -132,6 +134,7 @@ func runScale(ctx context.Context, o scaleOptions) (res scaleResult, err error) 
 		return res, err
 	}
 	fmt.Fprintf(o.log, "scale: starting %d units on %d machines\n", o.units, o.machines)
+	cpu0 := c.cpuByProc()
 	start := time.Now()
 	if err := createUnits(ctx, all, o.units, o.workers); err != nil {
 		return res, err
@@ -149,6 +152,7 @@ func runScale(ctx context.Context, o scaleOptions) (res scaleResult, err error) 
 		return n == want, err
 	})
 	res.start = time.Since(start)
+	res.startCPU = c.cpuSpent(cpu0)
 	if err != nil {
 		return res, err
 	}
@@ -185,6 +189,7 @@ func runScale(ctx context.Context, o scaleOptions) (res scaleResult, err error) 
 	}
 	res.moved = len(moving)
 	fmt.Fprintf(o.log, "scale: killing %d machines hosting %d units\n", len(victims), len(moving))
+	cpu0 = c.cpuByProc()
 	killed := time.Now()
 	for _, m := range victims {
 		p, ok := c.procOf("fleetd", m.Name)
@@ -195,15 +200,21 @@ func runScale(ctx context.Context, o scaleOptions) (res scaleResult, err error) 
 			return res, err
 		}
 	}
+	var pending []string
 	err = poll(ctx, 3*o.agentTTL+60*time.Second, o.pollEvery, "killed machines' units launched elsewhere", func() (bool, error) {
 		placed, l, err := obs.snapshot(ctx)
+		pending = pending[:0]
 		for _, u := range moving {
 			if !l[u] || slices.ContainsFunc(placed[u], func(p core.Placement) bool { return dead[p.Machine] }) {
-				return false, err
+				pending = append(pending, fmt.Sprintf("%s (launched %v, placements %v)", u, l[u], placed[u]))
 			}
 		}
-		return true, err
+		return len(pending) == 0, err
 	})
 	res.failover = time.Since(killed)
-	return res, err
+	res.failoverCPU = c.cpuSpent(cpu0)
+	if err != nil {
+		return res, fmt.Errorf("%w: %d of %d units pending, such as %s", err, len(pending), len(moving), pending[0])
+	}
+	return res, nil
 }
