@@ -176,12 +176,12 @@ func runReal(ctx context.Context, o realOptions, r *report) (err error) {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(o.log, "start %d: floor %v, fleet %v, %.2f etcd requests/unit\n", n, floor, took, perUnit)
+		fmt.Fprintf(o.log, "start %d: floor %v, fleet %v, etcd requests/unit %s\n", n, floor, took, perUnit)
 		r.add(fmt.Sprintf("start %d instances: floor (systemctl --user start)", n), fmt.Sprintf("%.2f s", floor.Seconds()), "")
 		r.add(fmt.Sprintf("start %d instances: fleetctl start", n), fmt.Sprintf("%.2f s = %.2f× floor", took.Seconds(), took.Seconds()/floor.Seconds()), "≤ 1.5× floor")
 		r.add(fmt.Sprintf("start %d: CPU used by the floor", n), floorCPU, "")
 		r.add(fmt.Sprintf("start %d: CPU used by fleet", n), fleetCPU, "")
-		r.add(fmt.Sprintf("etcd requests per started unit (%d)", n), fmt.Sprintf("%.2f", perUnit), "≤ 3")
+		r.add(fmt.Sprintf("etcd requests per started unit (%d)", n), perUnit, "≤ 3")
 		if i < len(o.sizes)-1 {
 			if err := c.fleetctl(ctx, o.dir+"-units/"+last, append([]string{"destroy"}, instances(last, n)...)...); err != nil {
 				return err
@@ -263,7 +263,7 @@ func (r *report) scale(k knobs, res scaleResult) {
 	r.add(fmt.Sprintf("scale: %d units through the API on %d fleetd until launched", k.scaleUnits, k.scaleMachine),
 		fmt.Sprintf("%.2f s (submitted in %.2f s)", res.start.Seconds(), res.submit.Seconds()), "≤ 10 s")
 	r.add("scale: CPU used while starting", res.startCPU, "")
-	r.add("scale: etcd requests per started unit", fmt.Sprintf("%.2f", res.reqPerUnit), "≤ 3")
+	r.add("scale: etcd requests per started unit", res.reqPerUnit, "≤ 3")
 	if res.idleReq != nil {
 		r.idle(fmt.Sprintf("scale idle, %d units, %d machines", k.scaleUnits, k.scaleMachine), k.idle, res.idleReq, res.idleCPU)
 	}

@@ -197,25 +197,38 @@ func (c *cluster) fleetctl(ctx context.Context, dir string, args ...string) erro
 	return nil
 }
 
+// perUnit formats the etcd requests between two counts per unit: the total
+// and by method.
+func perUnit(before, after map[string]float64, n int) string {
+	var methods []string
+	for m, v := range after {
+		if d := v - before[m]; d > 0 {
+			methods = append(methods, fmt.Sprintf("%s %.2f", strings.TrimPrefix(m, "/etcdserverpb."), d/float64(n)))
+		}
+	}
+	slices.Sort(methods)
+	return fmt.Sprintf("%.2f (%s)", (sum(after)-sum(before))/float64(n), strings.Join(methods, ", "))
+}
+
 // fleetStart writes template's file in a directory, runs `fleetctl start
 // --no-block` of its n instances there and waits until systemd reports all of
 // them active. It returns the time taken and the etcd requests per unit.
-func fleetStart(ctx context.Context, o realOptions, c *cluster, template string, n int) (time.Duration, float64, string, error) {
+func fleetStart(ctx context.Context, o realOptions, c *cluster, template string, n int) (time.Duration, string, string, error) {
 	dir := filepath.Join(o.dir+"-units", template)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, 0, "", err
+		return 0, "", "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, template+"@.service"), []byte(unitText), 0o644); err != nil {
-		return 0, 0, "", err
+		return 0, "", "", err
 	}
 	before, err := etcdRequests(ctx, c.Machines)
 	if err != nil {
-		return 0, 0, "", err
+		return 0, "", "", err
 	}
 	cpu0 := c.cpuByProc()
 	start := time.Now()
 	if err := c.fleetctl(ctx, dir, append([]string{"start", "--no-block"}, instances(template, n)...)...); err != nil {
-		return 0, 0, "", err
+		return 0, "", "", err
 	}
 	err = poll(ctx, o.activeLimit, o.pollEvery, "fleet units active", func() (bool, error) {
 		got, err := c.countActive(ctx, c.Machines, template+"@*")
@@ -224,13 +237,13 @@ func fleetStart(ctx context.Context, o realOptions, c *cluster, template string,
 	took := time.Since(start)
 	cpu := c.cpuSpent(cpu0)
 	if err != nil {
-		return took, 0, "", err
+		return took, "", "", err
 	}
 	after, err := etcdRequests(ctx, c.Machines)
 	if err != nil {
-		return took, 0, "", err
+		return took, "", "", err
 	}
-	return took, (sum(after) - sum(before)) / float64(n), cpu, nil
+	return took, perUnit(before, after, n), cpu, nil
 }
 
 // idle measures, with the units running, the etcd requests of every fleetd

@@ -97,7 +97,7 @@ func createUnits(ctx context.Context, ms []machine, n, workers int) error {
 // scaleResult is what the scale benchmark measured.
 type scaleResult struct {
 	start, submit   time.Duration
-	reqPerUnit      float64
+	reqPerUnit      string
 	idleReq         map[string]float64
 	idleCPU         []float64 // per fleetd
 	startCPU        string    // by role, while starting
@@ -160,7 +160,7 @@ func runScale(ctx context.Context, o scaleOptions) (res scaleResult, err error) 
 	if err != nil {
 		return res, err
 	}
-	res.reqPerUnit = (sum(after) - sum(before)) / float64(o.units)
+	res.reqPerUnit = perUnit(before, after, o.units)
 	fmt.Fprintf(o.log, "scale: launched in %v; idle for %v\n", res.start, o.idle)
 	time.Sleep(2 * time.Second) // the last state publications
 	res.idleReq, res.idleCPU, err = idle(ctx, c, all, o.idle)
