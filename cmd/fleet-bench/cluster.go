@@ -209,6 +209,26 @@ func etcdRequests(ctx context.Context, ms []machine) (map[string]float64, error)
 	return out, nil
 }
 
+// counters sums, over the machines, every sample of the given metric
+// families, by family.
+func counters(ctx context.Context, ms []machine, families ...string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, m := range ms {
+		s, err := metrics(ctx, m.Socket)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range s {
+			for _, f := range families {
+				if k == f || strings.HasPrefix(k, f+"{") {
+					out[f] += v
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // sum adds the values of a by-method map.
 func sum(m map[string]float64) float64 {
 	t := 0.0

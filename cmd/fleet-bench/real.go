@@ -197,6 +197,9 @@ func (c *cluster) fleetctl(ctx context.Context, dir string, args ...string) erro
 	return nil
 }
 
+// passFamilies are the counters whose growth a start reports beside its CPU.
+var passFamilies = []string{"fleet_api_requests_total", "fleet_engine_passes_total", "fleet_agent_passes_total", "fleet_agent_tasks_total"}
+
 // perUnit formats the etcd requests between two counts per unit: the total
 // and by method.
 func perUnit(before, after map[string]float64, n int) string {
@@ -225,6 +228,10 @@ func fleetStart(ctx context.Context, o realOptions, c *cluster, template string,
 	if err != nil {
 		return 0, "", "", err
 	}
+	passes0, err := counters(ctx, c.Machines, passFamilies...)
+	if err != nil {
+		return 0, "", "", err
+	}
 	cpu0 := c.cpuByProc()
 	start := time.Now()
 	if err := c.fleetctl(ctx, dir, append([]string{"start", "--no-block"}, instances(template, n)...)...); err != nil {
@@ -242,6 +249,13 @@ func fleetStart(ctx context.Context, o realOptions, c *cluster, template string,
 	after, err := etcdRequests(ctx, c.Machines)
 	if err != nil {
 		return took, "", "", err
+	}
+	passes, err := counters(ctx, c.Machines, passFamilies...)
+	if err != nil {
+		return took, "", "", err
+	}
+	for _, f := range passFamilies {
+		cpu += fmt.Sprintf("; %s %.0f", strings.TrimPrefix(f, "fleet_"), passes[f]-passes0[f])
 	}
 	return took, perUnit(before, after, n), cpu, nil
 }
