@@ -35,3 +35,15 @@ cluster:
 
 cluster-down:
 	GO=$(GO) scripts/local-cluster.sh down
+
+# Benchmarks on clusters of real processes (root and systemd for the real part):
+# fleetctl start against systemctl's floor, failover, etcd requests, idle cost,
+# and 100 fleetd with 10,000 units. Sizes: BENCH_* variables (fleet-bench -h).
+# See docs/bench/cluster.md.
+.PHONY: bench-cluster
+BENCH_DIR ?= /tmp/fleet-bench
+
+bench-cluster:
+	mkdir -p $(BENCH_DIR)/bin
+	$(GO) build -o $(BENCH_DIR)/bin/ ./cmd/fleetd ./cmd/fleetctl ./cmd/fleet-cluster ./cmd/fleet-bench
+	$(BENCH_DIR)/bin/fleet-bench -bin $(BENCH_DIR)/bin -dir $(BENCH_DIR); s=$$?; rm -r $(BENCH_DIR)/bin; rmdir $(BENCH_DIR) 2>/dev/null; exit $$s
