@@ -151,7 +151,7 @@ func (c *Cluster) afterLeaderPass(m *Machine, res core.EngineResult, before *che
 	}
 	if !paused {
 		c.checkSchedule(after)
-		if before != nil {
+		if before != nil && len(now) > 0 {
 			c.checkUnplaceableIn(seenBoth(before, after), now, " by a leader's pass")
 		}
 	}
