@@ -27,9 +27,15 @@ const (
 
 // cluster is the running test cluster, as fleet-cluster recorded it.
 type cluster struct {
-	dir, fleetd, fleetctl, tool string
-	cgroup                      string // the cluster's root in one cgroup hierarchy
-	machines                    []machine
+	binaries
+	dir      string
+	cgroup   string // the cluster's root in one cgroup hierarchy
+	machines []machine
+}
+
+// binaries are the programs the tests build and run.
+type binaries struct {
+	fleetd, fleetctl, tool string
 }
 
 // machine is one machine of the cluster.

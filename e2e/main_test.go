@@ -45,15 +45,15 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	c, err := setup(tmp)
-	if c != nil {
-		defer func() {
-			if err := c.down(); err != nil {
-				fmt.Fprintln(os.Stderr, "e2e: cluster down:", err)
-			}
-		}()
-	}
 	cl, setupErr = c, err
-	return m.Run()
+	code := m.Run()
+	if c != nil {
+		if err := c.down(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: cluster down:", err)
+			code = 1
+		}
+	}
+	return code
 }
 
 // cannotRun says why the cluster cannot run here, or "".
@@ -72,23 +72,26 @@ func cannotRun() string {
 	return ""
 }
 
-// setup builds the binaries into tmp and brings up the cluster. A cluster
-// returned with an error is partly up and must still be brought down.
+// setup builds the binaries into tmp and brings up the shared cluster.
 func setup(tmp string) (*cluster, error) {
 	bin := filepath.Join(tmp, "bin")
-	c := &cluster{
-		dir:      filepath.Join(tmp, "c"),
-		fleetd:   filepath.Join(bin, "fleetd"),
-		fleetctl: filepath.Join(bin, "fleetctl"),
-		tool:     filepath.Join(bin, "fleet-cluster"),
-	}
-	for out, pkg := range map[string]string{c.fleetd: "../cmd/fleetd", c.fleetctl: "../cmd/fleetctl", c.tool: "../cmd/fleet-cluster"} {
+	b := binaries{fleetd: filepath.Join(bin, "fleetd"), fleetctl: filepath.Join(bin, "fleetctl"), tool: filepath.Join(bin, "fleet-cluster")}
+	for out, pkg := range map[string]string{b.fleetd: "../cmd/fleetd", b.fleetctl: "../cmd/fleetctl", b.tool: "../cmd/fleet-cluster"} {
 		build := exec.Command("go", "build", "-o", out, pkg)
 		if msg, err := build.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("build %s: %w\n%s", pkg, err, msg)
 		}
 	}
-	boot := filepath.Join(tmp, "boot")
+	return startCluster(b, filepath.Join(tmp, "c"), 0)
+}
+
+// startCluster brings up a cluster in dir, on etcd embedded in m1's fleetd
+// (etcd 0) or on etcd separate members, with the global beaconUnit running.
+// A cluster returned with an error is partly up and must still be brought
+// down; no cluster is returned when nothing was started.
+func startCluster(b binaries, dir string, etcd int) (*cluster, error) {
+	c := &cluster{dir: dir, binaries: b}
+	boot := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+"-boot")
 	if err := os.MkdirAll(boot, 0o755); err != nil {
 		return nil, err
 	}
@@ -97,7 +100,7 @@ func setup(tmp string) (*cluster, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	up := exec.CommandContext(ctx, c.tool, "up", "-dir", c.dir, "-machines", fmt.Sprint(machines),
+	up := exec.CommandContext(ctx, c.tool, "up", "-dir", c.dir, "-machines", fmt.Sprint(machines), "-etcd", fmt.Sprint(etcd),
 		"-fleetd", c.fleetd, "-fleetctl", c.fleetctl, "-examples", boot, "-unit-manager", "systemd",
 		"-systemd", systemdBin, "-agent-ttl", agentTTL.String(), "-wait", "60s")
 	out, err := up.CombinedOutput()
