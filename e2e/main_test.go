@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,22 +99,34 @@ func startCluster(b binaries, dir string, etcd int) (*cluster, error) {
 	if err := os.WriteFile(filepath.Join(boot, beaconUnit), []byte(beaconFile), 0o644); err != nil {
 		return nil, err
 	}
+	// The tool picks free loopback ports and binds them a moment later; a
+	// port taken in between by another program fails the start, which then
+	// cleans up after itself and is tried again.
+	for attempt := 1; ; attempt++ {
+		out, err := c.up(boot, etcd)
+		_, serr := os.Stat(filepath.Join(c.dir, "state.json"))
+		switch {
+		case err == nil && serr == nil:
+			return c, c.load()
+		case serr == nil:
+			return c, fmt.Errorf("fleet-cluster up: %w\n%s", err, out)
+		case err != nil && attempt < 3 && strings.Contains(out, "address already in use"):
+			fmt.Fprintf(os.Stderr, "e2e: fleet-cluster up lost a port race (attempt %d), trying again\n", attempt)
+		default:
+			return nil, fmt.Errorf("fleet-cluster up: %w\n%s", errors.Join(err, serr), out)
+		}
+	}
+}
+
+// up runs fleet-cluster up for the cluster and returns its output.
+func (c *cluster) up(boot string, etcd int) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	up := exec.CommandContext(ctx, c.tool, "up", "-dir", c.dir, "-machines", fmt.Sprint(machines), "-etcd", fmt.Sprint(etcd),
 		"-fleetd", c.fleetd, "-fleetctl", c.fleetctl, "-examples", boot, "-unit-manager", "systemd",
 		"-systemd", systemdBin, "-agent-ttl", agentTTL.String(), "-wait", "60s")
 	out, err := up.CombinedOutput()
-	if _, serr := os.Stat(filepath.Join(c.dir, "state.json")); serr != nil {
-		if err == nil {
-			err = serr
-		}
-		return nil, fmt.Errorf("fleet-cluster up: %w\n%s", err, out)
-	}
-	if err != nil {
-		return c, fmt.Errorf("fleet-cluster up: %w\n%s", err, out)
-	}
-	return c, c.load()
+	return string(out), err
 }
 
 // needCluster skips the test when the cluster cannot run here (fails instead
