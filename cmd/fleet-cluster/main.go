@@ -6,6 +6,7 @@
 //
 //	fleet-cluster up -dir /tmp/fleet-cluster -machines 3 -fleetd bin/fleetd -examples examples/units
 //	fleet-cluster status -dir /tmp/fleet-cluster
+//	fleet-cluster restart -dir /tmp/fleet-cluster -machine m2 -fleetd bin/fleetd
 //	fleet-cluster down -dir /tmp/fleet-cluster
 //
 // Everything up starts is recorded (PID and start time) in the directory's
@@ -34,7 +35,7 @@ func main() {
 // run is the program with its arguments and streams; it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: fleet-cluster up|status|down [flags] (-h for each)")
+		fmt.Fprintln(stderr, "usage: fleet-cluster up|status|restart|down [flags] (-h for each)")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -47,10 +48,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDown(args[1:], stdout, stderr)
 	case "status":
 		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "restart":
+		err = runRestart(ctx, args[1:], stderr)
 	case "etcd-member":
 		err = etcdMember(args[1:])
 	default:
-		err = fmt.Errorf("unknown command %q: want up, status or down", args[0])
+		err = fmt.Errorf("unknown command %q: want up, status, restart or down", args[0])
 	}
 	switch {
 	case err == nil:

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+)
+
+// runRestart parses the flags of restart and runs it.
+func runRestart(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("restart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := upOptions{}
+	name := fs.String("machine", "", "the machine to restart (required)")
+	fs.StringVar(&o.Dir, "dir", defaultDir, "the cluster's directory")
+	fs.StringVar(&o.Fleetd, "fleetd", "", "the fleetd binary (required)")
+	fs.StringVar(&o.Systemd, "systemd", "/lib/systemd/systemd", "the systemd binary")
+	fs.StringVar(&o.AgentTTL, "agent-ttl", "", "fleetd's agent_ttl (fleetd's default if empty)")
+	fs.DurationVar(&o.Wait, "wait", 60*time.Second, "bound of the wait for each process to be ready")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Fleetd == "" || *name == "" {
+		return errors.New("restart: -fleetd and -machine are required")
+	}
+	return restartMachine(ctx, o, *name)
+}
+
+// restartMachine starts again the systemd manager and the fleetd of a machine
+// of a running cluster where they are no longer alive (after a crash, or a
+// test that killed them), and records them. A machine whose fleetd embeds the
+// cluster's etcd cannot be restarted.
+func restartMachine(ctx context.Context, o upOptions, name string) error {
+	s, err := loadState(o.Dir)
+	if err != nil {
+		return fmt.Errorf("no cluster in %s: %w", o.Dir, err)
+	}
+	c := &cluster{opts: o, state: s}
+	var m *Machine
+	for i := range s.Machines {
+		if s.Machines[i].Name == name {
+			m = &s.Machines[i]
+		}
+	}
+	switch {
+	case m == nil:
+		return fmt.Errorf("restart: no machine %s in %s", name, o.Dir)
+	case m.EtcdHost:
+		return fmt.Errorf("restart: %s hosts the cluster's etcd", name)
+	}
+	var mgr, fleetd *Proc
+	for i, p := range s.Procs {
+		if p.Name == name && p.alive() {
+			switch p.Role {
+			case "manager":
+				mgr = &s.Procs[i]
+			case "fleetd":
+				fleetd = &s.Procs[i]
+			}
+		}
+	}
+	managers := map[string]Proc{}
+	if s.UnitManager == managerSystemd {
+		if mgr == nil {
+			p, err := c.startManager(ctx, *m)
+			if err != nil {
+				return err
+			}
+			mgr = &p
+		}
+		managers[name] = *mgr
+	}
+	if fleetd != nil {
+		return nil
+	}
+	return c.startFleetd(ctx, *m, managers)
+}
