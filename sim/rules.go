@@ -77,6 +77,10 @@ func couldTake(u *core.SchedUnit, m core.MachineState, units []*core.SchedUnit, 
 		}
 	}
 	for _, v := range units {
+		// Only Conflicts (either way) and v's Replaces relate two units.
+		if len(r.Conflicts) == 0 && len(v.Req.Conflicts) == 0 && len(v.Req.Replaces) == 0 {
+			continue
+		}
 		if conflicting(u, v) {
 			return "conflicts with " + v.Name
 		}
