@@ -3,8 +3,10 @@ package etcd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -114,6 +116,17 @@ func orDefault(d, def time.Duration) time.Duration {
 func clientTLS(cfg ClientConfig) (*tls.Config, error) {
 	if cfg.CAFile == "" && cfg.CertFile == "" {
 		return nil, nil
+	}
+	if cfg.CAFile != "" {
+		// etcd's own loader accepts a file without any certificate in it, and
+		// the mistake would only show as endpoints that never answer.
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd: TLS CA file: %w", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd: TLS CA file %s: no PEM certificate in it", cfg.CAFile)
+		}
 	}
 	info := transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
 	tc, err := info.ClientConfig()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,5 +93,16 @@ func TestTLS(t *testing.T) {
 	}
 	if _, err := reg.UnitContents(ctx, u.Hash); err != nil {
 		t.Fatalf("UnitContents over TLS: %v", err)
+	}
+}
+
+// A CA file that holds no PEM certificate is refused when dialing, naming the
+// file, not later as an endpoint that does not answer.
+func TestDialRefusesCAFileWithoutCertificates(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	must(t, os.WriteFile(bad, []byte("not a certificate\n"), 0o600))
+	_, err := Dial(t.Context(), ClientConfig{Endpoints: []string{"https://127.0.0.1:1"}, CAFile: bad, DialTimeout: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("Dial with a CA file without certificates: %v, want an error naming the file", err)
 	}
 }
