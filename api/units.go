@@ -110,16 +110,16 @@ func (h *handler) resolve(ctx context.Context, u core.Unit) (core.Unit, []UnitOp
 }
 
 // schedule is what the derived fields of a Unit come from: the placements
-// and published states of the units concerned.
+// of the units concerned and their cluster-level states.
 type schedule struct {
 	placements map[string][]core.Placement
-	states     map[string][]core.UnitState
+	current    core.ClusterStates
 }
 
 // scheduleOf reads the placements and states, unless every unit is global
 // (global units have no cluster-level state nor placement).
 func (h *handler) scheduleOf(ctx context.Context, units []core.Unit) (schedule, error) {
-	s := schedule{placements: map[string][]core.Placement{}, states: map[string][]core.UnitState{}}
+	s := schedule{placements: map[string][]core.Placement{}}
 	if !slices.ContainsFunc(units, func(u core.Unit) bool { return !u.Global }) {
 		return s, nil
 	}
@@ -134,9 +134,7 @@ func (h *handler) scheduleOf(ctx context.Context, units []core.Unit) (schedule, 
 	for _, p := range ps {
 		s.placements[p.Unit] = append(s.placements[p.Unit], p)
 	}
-	for _, st := range sts {
-		s.states[st.Unit] = append(s.states[st.Unit], st)
-	}
+	s.current = core.CurrentStates(ps, sts)
 	return s, nil
 }
 
@@ -149,7 +147,7 @@ func (s schedule) entity(u core.Unit, opts []UnitOption) Unit {
 		return out
 	}
 	ps := s.placements[u.Name]
-	out.CurrentState = string(core.CurrentState(ps, s.states[u.Name]))
+	out.CurrentState = string(s.current.Of(u.Name))
 	if len(ps) > 0 {
 		out.MachineID = slices.MinFunc(ps, func(a, b core.Placement) int { return strings.Compare(a.Machine, b.Machine) }).Machine
 	}

@@ -31,3 +31,40 @@ func CurrentState(placements []Placement, states []UnitState) JobState {
 	}
 	return best
 }
+
+// ClusterStates holds the cluster-level state of every placed unit.
+type ClusterStates map[string]JobState
+
+// Of is unit's cluster-level state: inactive when it is not placed.
+func (c ClusterStates) Of(unit string) JobState {
+	if s, ok := c[unit]; ok {
+		return s
+	}
+	return Inactive
+}
+
+// CurrentStates is CurrentState of every unit at once, in one pass over the
+// placements and the states, for listings of many units.
+func CurrentStates(placements []Placement, states []UnitState) ClusterStates {
+	type key struct {
+		unit, machine string
+	}
+	published := make(map[key]UnitState, len(states))
+	for _, s := range states {
+		published[key{s.Unit, s.Machine}] = s
+	}
+	out := make(ClusterStates, len(placements))
+	for _, p := range placements {
+		st := Inactive
+		if s, ok := published[key{p.Unit, p.Machine}]; ok && s.Hash == p.Hash {
+			st = Loaded
+			if s.Launched {
+				st = Launched
+			}
+		}
+		if cur, ok := out[p.Unit]; !ok || st.rank() > cur.rank() {
+			out[p.Unit] = st
+		}
+	}
+	return out
+}

@@ -32,5 +32,8 @@ func TestCurrentState(t *testing.T) {
 		if got := CurrentState(c.placements, c.states); got != c.want {
 			t.Errorf("%s: CurrentState = %s, want %s", c.name, got, c.want)
 		}
+		if got := CurrentStates(c.placements, c.states).Of("a.service"); got != c.want {
+			t.Errorf("%s: CurrentStates = %s, want %s", c.name, got, c.want)
+		}
 	}
 }

@@ -20,12 +20,12 @@
 //		now := clock.Now()
 //		eres, _ := eng.Reconcile(ctx, now) // decisions, as values
 //		ares, _ := ag.Reconcile(ctx, now)  // tasks, as values
-//		next := min(eres.NextWake, ares.NextWake)
+//		timer := driverTimer(min(eres.NextWake, ares.NextWake)) // the driver's own timer, not the core's
 //		select {
 //		case <-engineWake:
 //		case <-agentWake:
 //		case <-unitWake:
-//		case <-time.After(next.Sub(clock.Now())):
+//		case <-timer:
 //		case <-ctx.Done():
 //			_ = eng.Resign(context.Background())
 //			return

@@ -123,19 +123,13 @@ func showState(s core.UnitState) string {
 	return fmt.Sprintf("%s %s/%s/%s launched=%t", s.Hash.Short(), s.LoadState, s.ActiveState, s.SubState, s.Launched)
 }
 
-// currentStatesMatch checks core.CurrentState against what the machines run:
+// currentStatesMatch checks core.CurrentStates (what the API reports) against
+// what the machines run:
 // once converged, a placed unit's cluster-level state is its target state
 // (the machine runs it, or started it and it ended), and a unit not placed
 // is inactive.
 func (c *Cluster) currentStatesMatch(placements []core.Placement, states []core.UnitState, where map[string]string) (bool, string) {
-	byUnit := map[string][]core.Placement{}
-	for _, p := range placements {
-		byUnit[p.Unit] = append(byUnit[p.Unit], p)
-	}
-	statesOf := map[string][]core.UnitState{}
-	for _, st := range states {
-		statesOf[st.Unit] = append(statesOf[st.Unit], st)
-	}
+	current := core.CurrentStates(placements, states)
 	for _, n := range c.unitNames() {
 		r := c.units[n]
 		if r.Global {
@@ -145,7 +139,7 @@ func (c *Cluster) currentStatesMatch(placements []core.Placement, states []core.
 		if where[n] != "" {
 			want = r.TargetState
 		}
-		if got := core.CurrentState(byUnit[n], statesOf[n]); got != want {
+		if got := current.Of(n); got != want {
 			return false, fmt.Sprintf("current state of %s is %s, but its machine runs it as %s", n, got, want)
 		}
 	}

@@ -46,13 +46,9 @@ func (o observer) snapshot(ctx context.Context) (map[string][]core.Placement, ma
 	for _, p := range ps {
 		byUnit[p.Unit] = append(byUnit[p.Unit], p)
 	}
-	states := map[string][]core.UnitState{}
-	for _, s := range ss {
-		states[s.Unit] = append(states[s.Unit], s)
-	}
 	launched := map[string]bool{}
-	for u, p := range byUnit {
-		launched[u] = core.CurrentState(p, states[u]) == core.Launched
+	for u, s := range core.CurrentStates(ps, ss) {
+		launched[u] = s == core.Launched
 	}
 	return byUnit, launched, nil
 }

@@ -62,17 +62,9 @@ func (c *benchCluster) launched(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	byUnit := map[string][]core.Placement{}
-	for _, p := range ps {
-		byUnit[p.Unit] = append(byUnit[p.Unit], p)
-	}
-	statesOf := map[string][]core.UnitState{}
-	for _, s := range ss {
-		statesOf[s.Unit] = append(statesOf[s.Unit], s)
-	}
 	n := 0
-	for u, p := range byUnit {
-		if core.CurrentState(p, statesOf[u]) == core.Launched {
+	for _, st := range core.CurrentStates(ps, ss) {
+		if st == core.Launched {
 			n++
 		}
 	}

@@ -109,6 +109,11 @@ func (e *etcdClient) entities(ctx context.Context, units []core.Unit) ([]api.Uni
 	if err != nil {
 		return nil, err
 	}
+	current := core.CurrentStates(ps, sts)
+	placed := map[string][]core.Placement{}
+	for _, p := range ps {
+		placed[p.Unit] = append(placed[p.Unit], p)
+	}
 	out := make([]api.Unit, 0, len(units))
 	for _, u := range units {
 		data, err := e.reg.UnitContents(ctx, u.Hash)
@@ -124,8 +129,8 @@ func (e *etcdClient) entities(ctx context.Context, units []core.Unit) ([]api.Uni
 		}
 		ent := api.Unit{Name: u.Name, Options: apiOptions(uf.Options), DesiredState: string(u.TargetState)}
 		if !u.Global {
-			mine := slices.DeleteFunc(slices.Clone(ps), func(p core.Placement) bool { return p.Unit != u.Name })
-			ent.CurrentState = string(core.CurrentState(mine, sts))
+			mine := placed[u.Name]
+			ent.CurrentState = string(current.Of(u.Name))
 			if len(mine) > 0 {
 				ent.MachineID = slices.MinFunc(mine, func(a, b core.Placement) int { return strings.Compare(a.Machine, b.Machine) }).Machine
 			}
