@@ -70,18 +70,30 @@ func (a *app) createAndSet(cmd *cobra.Command, args []string, replace bool, wo w
 	if err != nil {
 		return nil, err
 	}
+	changed, err := setTargets(ctx, c, units, target, func(u api.Unit) bool {
+		// Already there, or further (load does not stop a launched unit).
+		return u.DesiredState == string(target) || target == core.Loaded && u.DesiredState == string(core.Launched)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return changed, a.waitChanged(ctx, c, changed, wo, string(target), verb, true)
+}
+
+// setTargets sets the desired state of each unit that skip does not leave
+// alone, in order, and returns those it changed.
+func setTargets(ctx context.Context, c fleetclient.Client, units []api.Unit, target core.JobState, skip func(api.Unit) bool) ([]api.Unit, error) {
 	var changed []api.Unit
 	for _, u := range units {
-		// Already there, or further (load does not stop a launched unit).
-		if u.DesiredState == string(target) || target == core.Loaded && u.DesiredState == string(core.Launched) {
+		if skip(u) {
 			continue
 		}
 		if err := c.SetTargetState(ctx, u.Name, string(target)); err != nil {
-			return nil, fmt.Errorf("error setting target state of unit %s: %w", u.Name, err)
+			return changed, fmt.Errorf("error setting target state of unit %s: %w", u.Name, err)
 		}
 		changed = append(changed, u)
 	}
-	return changed, a.waitChanged(ctx, c, changed, wo, string(target), verb, true)
+	return changed, nil
 }
 
 // waitChanged reports or waits for the units whose desired state was just

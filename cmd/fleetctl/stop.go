@@ -42,17 +42,13 @@ Stop a single unit:
 				}
 			}
 			ctx := cmd.Context()
-			var changed []api.Unit
-			for _, u := range units {
+			changed, err := setTargets(ctx, c, units, core.Loaded, func(u api.Unit) bool {
 				// Only a launched unit is stopped: a non-global one already
 				// loaded, or a global one not desired launched, is left.
-				if !isGlobal(u) && u.CurrentState == string(core.Loaded) || isGlobal(u) && u.DesiredState != string(core.Launched) {
-					continue
-				}
-				if err := c.SetTargetState(ctx, u.Name, string(core.Loaded)); err != nil {
-					return fmt.Errorf("error setting target state of unit %s: %w", u.Name, err)
-				}
-				changed = append(changed, u)
+				return !isGlobal(u) && u.CurrentState == string(core.Loaded) || isGlobal(u) && u.DesiredState != string(core.Launched)
+			})
+			if err != nil {
+				return err
 			}
 			if err := a.waitChanged(ctx, c, changed, wo, string(core.Loaded), "stop", true); err != nil {
 				return err

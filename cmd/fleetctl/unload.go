@@ -25,15 +25,11 @@ machine's systemd, keeping them in the cluster (inactive).`,
 				return err
 			}
 			ctx := cmd.Context()
-			var changed []api.Unit
-			for _, u := range units {
-				if u.DesiredState == string(core.Inactive) && currentOf(u) == string(core.Inactive) {
-					continue
-				}
-				if err := c.SetTargetState(ctx, u.Name, string(core.Inactive)); err != nil {
-					return fmt.Errorf("error setting target state of unit %s: %w", u.Name, err)
-				}
-				changed = append(changed, u)
+			changed, err := setTargets(ctx, c, units, core.Inactive, func(u api.Unit) bool {
+				return u.DesiredState == string(core.Inactive) && currentOf(u) == string(core.Inactive)
+			})
+			if err != nil {
+				return err
 			}
 			if err := a.waitChanged(ctx, c, changed, wo, string(core.Inactive), "unload", false); err != nil {
 				return err
