@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // beaconUnit is the global unit the cluster starts with: it runs on every
@@ -38,41 +40,18 @@ type binaries struct {
 	fleetd, fleetctl, tool string
 }
 
-// machine is one machine of the cluster.
-type machine struct {
-	Name    string `json:"name"`
-	ID      string `json:"id"`
-	Dir     string `json:"dir"`
-	Socket  string `json:"socket"`
-	Runtime string `json:"runtime"`
-}
+// machine is one machine of the cluster; proc a process fleet-cluster started.
+type (
+	machine = clusterstate.Machine
+	proc    = clusterstate.Proc
+)
 
-// proc is a process fleet-cluster started.
-type proc struct {
-	Role  string `json:"role"`
-	Name  string `json:"name"`
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"`
-}
-
-// state is the part of fleet-cluster's state.json the tests read.
-type state struct {
-	UnitManager string    `json:"unit_manager"`
-	Cgroups     []string  `json:"cgroups"`
-	Machines    []machine `json:"machines"`
-	Procs       []proc    `json:"procs"`
-}
-
-func (c *cluster) readState() (*state, error) {
-	data, err := os.ReadFile(filepath.Join(c.dir, "state.json"))
+func (c *cluster) readState() (*clusterstate.State, error) {
+	s, err := clusterstate.Load(c.dir)
 	if err != nil {
 		return nil, fmt.Errorf("cluster state: %w", err)
 	}
-	var s state
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("cluster state: %w", err)
-	}
-	return &s, nil
+	return s, nil
 }
 
 // load reads the machines and the cgroup root of the cluster just started.
@@ -105,7 +84,7 @@ func (c *cluster) down() error {
 	}
 	var errs []error
 	for _, p := range s.Procs {
-		if p.alive() {
+		if p.Alive() {
 			errs = append(errs, fmt.Errorf("%s %s (pid %d) survived down", p.Role, p.Name, p.PID))
 		}
 	}
@@ -117,20 +96,6 @@ func (c *cluster) down() error {
 	return errors.Join(errs...)
 }
 
-// alive reports whether p is still the process recorded.
-func (p proc) alive() bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(string(data[i+1:]))
-	return len(f) > 19 && f[0] != "Z" && f[0] != "X" && f[19] == strconv.FormatUint(p.Start, 10)
-}
-
 // live returns the live recorded process of role on machine m, if any.
 func (c *cluster) live(role, m string) (proc, bool) {
 	s, err := c.readState()
@@ -138,7 +103,7 @@ func (c *cluster) live(role, m string) (proc, bool) {
 		return proc{}, false
 	}
 	for _, p := range s.Procs {
-		if p.Role == role && p.Name == m && p.alive() {
+		if p.Role == role && p.Name == m && p.Alive() {
 			return p, true
 		}
 	}

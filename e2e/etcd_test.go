@@ -59,7 +59,7 @@ func TestEtcdMemberStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, waitLimit, "etcd member e1 stops", func() error {
-		if member.alive() {
+		if member.Alive() {
 			return errNotYet
 		}
 		return nil

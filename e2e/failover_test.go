@@ -175,7 +175,7 @@ func TestDetachRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, waitLimit, "m2's fleetd exits", func() error {
-		if fleetd.alive() {
+		if fleetd.Alive() {
 			return errNotYet
 		}
 		return nil

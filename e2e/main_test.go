@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 const (
@@ -104,7 +106,7 @@ func startCluster(b binaries, dir string, etcd int) (*cluster, error) {
 	// cleans up after itself and is tried again.
 	for attempt := 1; ; attempt++ {
 		out, err := c.up(boot, etcd)
-		_, serr := os.Stat(filepath.Join(c.dir, "state.json"))
+		_, serr := os.Stat(filepath.Join(c.dir, clusterstate.File))
 		switch {
 		case err == nil && serr == nil:
 			return c, c.load()

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,31 +17,19 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
-// machine is what fleet-cluster's state.json says about one machine.
-type machine struct {
-	Name    string `json:"name"`
-	ID      string `json:"id"`
-	Socket  string `json:"socket"`
-	Runtime string `json:"runtime"`
-}
-
-// proc is one process fleet-cluster started.
-type proc struct {
-	Role  string `json:"role"`
-	Name  string `json:"name"`
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"`
-}
+// machine is one machine of the cluster; proc one process fleet-cluster started.
+type (
+	machine = clusterstate.Machine
+	proc    = clusterstate.Proc
+)
 
 // cluster is a running fleet-cluster, read from its state.json.
 type cluster struct {
-	Dir         string    `json:"dir"`
-	UnitManager string    `json:"unit_manager"`
-	EtcdURLs    []string  `json:"etcd_urls"`
-	Machines    []machine `json:"machines"`
-	Procs       []proc    `json:"procs"`
+	*clusterstate.State
 
 	bin   string // directory of the fleetd, fleetctl and fleet-cluster binaries
 	mu    sync.Mutex
@@ -74,14 +61,11 @@ func up(ctx context.Context, bin, dir string, o upOptions, log io.Writer) (*clus
 		"-fleetd", filepath.Join(bin, "fleetd"), "-fleetctl", filepath.Join(bin, "fleetctl"))
 	cmd.Stdout, cmd.Stderr = log, log
 	runErr := cmd.Run()
-	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	s, err := clusterstate.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("fleet-cluster up: %v; state: %w", runErr, err)
 	}
-	c := &cluster{bin: bin}
-	if err := json.Unmarshal(data, c); err != nil {
-		return nil, fmt.Errorf("state.json: %w", err)
-	}
+	c := &cluster{State: s, bin: bin}
 	if runErr != nil {
 		return c, fmt.Errorf("fleet-cluster up: %w", runErr)
 	}
@@ -113,8 +97,8 @@ func (c *cluster) procOf(role, name string) (proc, bool) {
 
 // kill sends SIGKILL to the recorded process, only while it is still the one
 // recorded (same start time).
-func (p proc) kill() error {
-	_, start, err := procStat(p.PID)
+func kill(p proc) error {
+	_, start, err := clusterstate.ProcStat(p.PID)
 	if err != nil || start != p.Start {
 		return fmt.Errorf("%s %s (pid %d) is gone", p.Role, p.Name, p.PID)
 	}
@@ -124,8 +108,8 @@ func (p proc) kill() error {
 	return nil
 }
 
-// cpu is the user plus system CPU seconds the process has used.
-func (p proc) cpu() (float64, error) {
+// cpuSeconds is the user plus system CPU seconds the process has used.
+func cpuSeconds(p proc) (float64, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/stat")
 	if err != nil {
 		return 0, err
@@ -141,20 +125,6 @@ func (p proc) cpu() (float64, error) {
 	}
 	const ticks = 100 // USER_HZ
 	return (ut + st) / ticks, nil
-}
-
-// procStat returns a process's state letter and start time.
-func procStat(pid int) (byte, uint64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	return f[0][0], start, err
 }
 
 // metrics reads a fleetd's /metrics over its API socket: every sample, keyed
@@ -285,10 +255,10 @@ ExecStart=/bin/sleep infinity
 func (c *cluster) cpuByProc() map[proc]float64 {
 	out := map[proc]float64{}
 	for _, p := range c.Procs {
-		if _, start, err := procStat(p.PID); err != nil || start != p.Start {
+		if _, start, err := clusterstate.ProcStat(p.PID); err != nil || start != p.Start {
 			continue
 		}
-		if v, err := p.cpu(); err == nil {
+		if v, err := cpuSeconds(p); err == nil {
 			out[p] = v
 		}
 	}

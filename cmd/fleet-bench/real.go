@@ -273,7 +273,7 @@ func idle(ctx context.Context, c *cluster, ms []machine, window time.Duration) (
 	}
 	cpu0 := make([]float64, len(fleetds))
 	for i, p := range fleetds {
-		v, err := p.cpu()
+		v, err := cpuSeconds(p)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -294,7 +294,7 @@ func idle(ctx context.Context, c *cluster, ms []machine, window time.Duration) (
 	}
 	cpu := make([]float64, len(fleetds))
 	for i, p := range fleetds {
-		v, err := p.cpu()
+		v, err := cpuSeconds(p)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -318,7 +318,7 @@ func (c *cluster) killMachine(m machine) error {
 			errs = append(errs, fmt.Errorf("no %s recorded for %s", role, m.Name))
 			continue
 		}
-		errs = append(errs, p.kill())
+		errs = append(errs, kill(p))
 	}
 	return errors.Join(errs...)
 }

@@ -192,7 +192,7 @@ func runScale(ctx context.Context, o scaleOptions) (res scaleResult, err error) 
 		if !ok {
 			return res, fmt.Errorf("no fleetd recorded for %s", m.Name)
 		}
-		if err := p.kill(); err != nil {
+		if err := kill(p); err != nil {
 			return res, err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleet-rebuild/fleet/api"
 	"github.com/fleet-rebuild/fleet/internal/cgroups"
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // The binaries the tests run: fleetd, and this tool for the etcd members.
@@ -99,7 +100,7 @@ func TestUpDownSeparateEtcd(t *testing.T) {
 
 // upCluster starts a cluster with opts completed by the test's defaults and
 // returns its recorded state; down runs at the end of the test in any case.
-func upCluster(t *testing.T, opts upOptions) *State {
+func upCluster(t *testing.T, opts upOptions) *clusterstate.State {
 	t.Helper()
 	opts.Dir = clusterDir(t)
 	opts.Fleetd, opts.Fleetctl, opts.Self = fleetdBin, fleetctlBin, selfBin
@@ -119,7 +120,7 @@ func upCluster(t *testing.T, opts upOptions) *State {
 		t.Fatalf("up: %v\n%s", err, out.String())
 	}
 	t.Logf("up took %v", time.Since(start).Round(time.Millisecond))
-	s, err := loadState(opts.Dir)
+	s, err := clusterstate.Load(opts.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func upCluster(t *testing.T, opts upOptions) *State {
 // checkCluster checks through the API that every machine is listed and every
 // example unit is launched and reported active: a global unit on every
 // machine, any other on the machine it is placed on.
-func checkCluster(t *testing.T, s *State) {
+func checkCluster(t *testing.T, s *clusterstate.State) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := newClient("unix://" + s.Machines[0].Socket)
@@ -184,7 +185,7 @@ func checkCluster(t *testing.T, s *State) {
 // checkMachines checks what really runs: each manager sees its own machine
 // ID and /run, and every unit fleet reports active on a machine has a process
 // in that machine's cgroup.
-func checkMachines(t *testing.T, s *State) {
+func checkMachines(t *testing.T, s *clusterstate.State) {
 	t.Helper()
 	c, err := newClient("unix://" + s.Machines[0].Socket)
 	if err != nil {
@@ -235,7 +236,7 @@ func unitPIDs(t *testing.T, root, machine, unit string) []int {
 }
 
 // crash kills one recorded process at once, as a crash would.
-func crash(t *testing.T, s *State, role, name string) {
+func crash(t *testing.T, s *clusterstate.State, role, name string) {
 	t.Helper()
 	p := find(t, s, role, name)
 	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
@@ -247,7 +248,7 @@ func crash(t *testing.T, s *State, role, name string) {
 }
 
 // downAndCheck runs down twice and checks that nothing it recorded is left.
-func downAndCheck(t *testing.T, s *State) {
+func downAndCheck(t *testing.T, s *clusterstate.State) {
 	t.Helper()
 	start := time.Now()
 	if err := down(s.Dir, io.Discard); err != nil {
@@ -259,7 +260,7 @@ func downAndCheck(t *testing.T, s *State) {
 		t.Errorf("second down: %v, %q; want nothing to stop", err, out.String())
 	}
 	for _, p := range s.Procs {
-		if p.alive() {
+		if p.Alive() {
 			t.Errorf("%s %s (pid %d) still runs after down", p.Role, p.Name, p.PID)
 		}
 	}
@@ -270,7 +271,7 @@ func downAndCheck(t *testing.T, s *State) {
 	}
 }
 
-func find(t *testing.T, s *State, role, name string) Proc {
+func find(t *testing.T, s *clusterstate.State, role, name string) clusterstate.Proc {
 	t.Helper()
 	for _, p := range s.Procs {
 		if p.Role == role && p.Name == name {
@@ -278,5 +279,5 @@ func find(t *testing.T, s *State, role, name string) Proc {
 		}
 	}
 	t.Fatalf("no %s %s recorded", role, name)
-	return Proc{}
+	return clusterstate.Proc{}
 }

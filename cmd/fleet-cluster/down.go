@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleet-rebuild/fleet/internal/cgroups"
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // Grace periods of down: a fleetd drains its units first (stops them and
@@ -38,7 +39,7 @@ func down(dir string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cluster directory: %w", err)
 	}
-	s, err := loadState(dir)
+	s, err := clusterstate.Load(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(out, "no cluster recorded in %s: nothing to stop\n", dir)
 		return nil
@@ -51,7 +52,7 @@ func down(dir string, out io.Writer) error {
 		etcdHost[m.Name] = m.EtcdHost
 	}
 	grace := fleetdGraceNoKV
-	if s.etcdAnswers() {
+	if etcdAnswers(s) {
 		grace = fleetdGrace
 	}
 	var errs []error
@@ -61,15 +62,15 @@ func down(dir string, out io.Writer) error {
 	stages := []struct {
 		grace      time.Duration
 		sequential bool
-		pick       func(Proc) bool
+		pick       func(clusterstate.Proc) bool
 	}{
-		{grace, false, func(p Proc) bool { return p.Role == "fleetd" && !etcdHost[p.Name] }},
-		{grace, false, func(p Proc) bool { return p.Role == "fleetd" && etcdHost[p.Name] }},
-		{managerGrace, false, func(p Proc) bool { return p.Role == "manager" }},
-		{etcdGrace, true, func(p Proc) bool { return p.Role == "etcd" }},
+		{grace, false, func(p clusterstate.Proc) bool { return p.Role == "fleetd" && !etcdHost[p.Name] }},
+		{grace, false, func(p clusterstate.Proc) bool { return p.Role == "fleetd" && etcdHost[p.Name] }},
+		{managerGrace, false, func(p clusterstate.Proc) bool { return p.Role == "manager" }},
+		{etcdGrace, true, func(p clusterstate.Proc) bool { return p.Role == "etcd" }},
 	}
 	for _, st := range stages {
-		var picked []Proc
+		var picked []clusterstate.Proc
 		for _, p := range s.Procs {
 			if st.pick(p) {
 				picked = append(picked, p)
@@ -87,7 +88,7 @@ func down(dir string, out io.Writer) error {
 		errs = append(errs, cgroups.Kill(s.Cgroups, cgroupKillBudget), cgroups.Remove(s.Cgroups))
 	}
 	for _, p := range s.Procs {
-		if p.alive() {
+		if p.Alive() {
 			errs = append(errs, fmt.Errorf("%s %s (pid %d) still runs", p.Role, p.Name, p.PID))
 		}
 	}
@@ -102,7 +103,7 @@ func down(dir string, out io.Writer) error {
 }
 
 // etcdAnswers reports whether any of the cluster's etcd endpoints is healthy.
-func (s *State) etcdAnswers() bool {
+func etcdAnswers(s *clusterstate.State) bool {
 	for _, u := range s.EtcdURLs {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := healthy(ctx, u)
@@ -115,7 +116,7 @@ func (s *State) etcdAnswers() bool {
 }
 
 // stopAll stops the processes in parallel.
-func stopAll(procs []Proc, grace time.Duration, out io.Writer) error {
+func stopAll(procs []clusterstate.Proc, grace time.Duration, out io.Writer) error {
 	errs := make([]error, len(procs))
 	var wg sync.WaitGroup
 	for i, p := range procs {
@@ -128,9 +129,9 @@ func stopAll(procs []Proc, grace time.Duration, out io.Writer) error {
 // stop sends SIGTERM to p, and SIGKILL after grace, if p is still the process
 // recorded. The signals go through a pidfd taken before the check, so a PID
 // reused after the check is never signalled.
-func stop(p Proc, grace time.Duration, out io.Writer) error {
+func stop(p clusterstate.Proc, grace time.Duration, out io.Writer) error {
 	proc, err := os.FindProcess(p.PID)
-	if err != nil || !p.alive() {
+	if err != nil || !p.Alive() {
 		return nil
 	}
 	defer proc.Release()
@@ -154,9 +155,9 @@ func stop(p Proc, grace time.Duration, out io.Writer) error {
 }
 
 // gone waits up to limit for p to end.
-func gone(p Proc, limit time.Duration) bool {
+func gone(p clusterstate.Proc, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
-	for p.alive() {
+	for p.Alive() {
 		if time.Now().After(deadline) {
 			return false
 		}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // startEtcd starts a separate etcd cluster of c.opts.Etcd member processes
@@ -34,10 +36,10 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 		initial[i] = names[i] + "=" + peers[i]
 	}
 	c.state.EtcdURLs = clients
-	if err := c.state.save(); err != nil {
+	if err := c.state.Save(); err != nil {
 		return err
 	}
-	var procs []Proc
+	var procs []clusterstate.Proc
 	for i := range n {
 		dir := filepath.Join(c.opts.Dir, "etcd", names[i])
 		if err := os.MkdirAll(dir, 0o700); err != nil {

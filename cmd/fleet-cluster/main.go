@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // defaultDir is where a cluster lives unless -dir says otherwise.
@@ -110,7 +112,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	s, err := loadState(*dir)
+	s, err := clusterstate.Load(*dir)
 	if err != nil {
 		return fmt.Errorf("no cluster in %s: %w", *dir, err)
 	}
@@ -119,7 +121,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	for _, p := range s.Procs {
 		state := "running"
-		if !p.alive() {
+		if !p.Alive() {
 			state = "GONE"
 		}
 		fmt.Fprintf(stdout, "%-8s %-4s pid %-8d %s\n", p.Role, p.Name, p.PID, state)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // pollEvery is how often waits look at what they wait for.
@@ -53,10 +56,10 @@ const plainLauncher = joinCgroups + `exec "$@"
 // spawn starts a process in its own session with its output in logFile and
 // records it at once. While this program runs it reaps the process; after it
 // exits the process lives on, orphaned.
-func (c *cluster) spawn(role, name, logFile string, env []string, args ...string) (Proc, error) {
+func (c *cluster) spawn(role, name, logFile string, env []string, args ...string) (clusterstate.Proc, error) {
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return Proc{}, fmt.Errorf("%s %s: %w", role, name, err)
+		return clusterstate.Proc{}, fmt.Errorf("%s %s: %w", role, name, err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(args[0], args[1:]...)
@@ -64,14 +67,14 @@ func (c *cluster) spawn(role, name, logFile string, env []string, args ...string
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return Proc{}, fmt.Errorf("start %s %s: %w", role, name, err)
+		return clusterstate.Proc{}, fmt.Errorf("start %s %s: %w", role, name, err)
 	}
-	p := Proc{Role: role, Name: name, PID: cmd.Process.Pid, Log: logFile}
+	p := clusterstate.Proc{Role: role, Name: name, PID: cmd.Process.Pid, Log: logFile}
 	// A process that exited already has no start time; it is then not alive,
 	// which the wait for its readiness reports with its log.
-	p.Start, _ = startTime(p.PID)
+	p.Start, _ = clusterstate.StartTime(p.PID)
 	go func() { _ = cmd.Wait() }() // only reaps; its exit is seen through /proc
-	return p, c.state.record(p)
+	return p, c.state.Record(p)
 }
 
 // launcherArgs runs script with /bin/sh, in the cgroups sub under the cluster's
@@ -89,7 +92,7 @@ func (c *cluster) launcherArgs(env *[]string, sub, script string, args ...string
 
 // waitFor polls cond until it holds, failing when limit passes, ctx ends or
 // one of procs is no longer alive (then with the end of its log).
-func waitFor(ctx context.Context, limit time.Duration, what string, procs []Proc, cond func() error) error {
+func waitFor(ctx context.Context, limit time.Duration, what string, procs []clusterstate.Proc, cond func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	tick := time.NewTicker(pollEvery)
@@ -100,7 +103,7 @@ func waitFor(ctx context.Context, limit time.Duration, what string, procs []Proc
 			return nil
 		}
 		for _, p := range procs {
-			if !p.alive() {
+			if !p.Alive() {
 				return fmt.Errorf("%s: %s %s (pid %d) exited\n%s", what, p.Role, p.Name, p.PID, tail(p.Log))
 			}
 		}
@@ -192,4 +195,19 @@ func systemdReason(binary string, roots []string) error {
 		}
 	}
 	return nil
+}
+
+// tail returns the last lines of a log file, for error messages.
+func tail(file string) string {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "(no log at " + file + ")"
+	}
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	if len(data) > 2048 {
+		data = data[len(data)-2048:]
+	}
+	return file + ":\n" + string(data)
 }

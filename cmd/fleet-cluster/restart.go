@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // runRestart parses the flags of restart and runs it.
@@ -34,12 +36,12 @@ func runRestart(ctx context.Context, args []string, stderr io.Writer) error {
 // test that killed them), and records them. A machine whose fleetd embeds the
 // cluster's etcd cannot be restarted.
 func restartMachine(ctx context.Context, o upOptions, name string) error {
-	s, err := loadState(o.Dir)
+	s, err := clusterstate.Load(o.Dir)
 	if err != nil {
 		return fmt.Errorf("no cluster in %s: %w", o.Dir, err)
 	}
 	c := &cluster{opts: o, state: s}
-	var m *Machine
+	var m *clusterstate.Machine
 	for i := range s.Machines {
 		if s.Machines[i].Name == name {
 			m = &s.Machines[i]
@@ -51,9 +53,9 @@ func restartMachine(ctx context.Context, o upOptions, name string) error {
 	case m.EtcdHost:
 		return fmt.Errorf("restart: %s hosts the cluster's etcd", name)
 	}
-	var mgr, fleetd *Proc
+	var mgr, fleetd *clusterstate.Proc
 	for i, p := range s.Procs {
-		if p.Name == name && p.alive() {
+		if p.Name == name && p.Alive() {
 			switch p.Role {
 			case "manager":
 				mgr = &s.Procs[i]
@@ -62,7 +64,7 @@ func restartMachine(ctx context.Context, o upOptions, name string) error {
 			}
 		}
 	}
-	managers := map[string]Proc{}
+	managers := map[string]clusterstate.Proc{}
 	if s.UnitManager == managerSystemd {
 		if mgr == nil {
 			p, err := c.startManager(ctx, *m)

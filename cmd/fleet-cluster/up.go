@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/clusterstate"
 )
 
 // Unit manager choices of upOptions.UnitManager.
@@ -40,7 +42,7 @@ type upOptions struct {
 // cluster is a cluster being started.
 type cluster struct {
 	opts  upOptions
-	state *State
+	state *clusterstate.State
 }
 
 // errUnitsPending is returned when the cluster runs but not every example
@@ -53,13 +55,13 @@ func up(ctx context.Context, opts upOptions) error {
 	if err := opts.validate(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(opts.Dir, stateFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(opts.Dir, clusterstate.File)); err == nil {
 		return fmt.Errorf("a cluster is already recorded in %s: run make cluster-down (fleet-cluster down -dir %s) first", opts.Dir, opts.Dir)
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return fmt.Errorf("cluster directory: %w", err)
 	}
-	c := &cluster{opts: opts, state: &State{Dir: opts.Dir, Fleetctl: opts.Fleetctl}}
+	c := &cluster{opts: opts, state: &clusterstate.State{Dir: opts.Dir, Fleetctl: opts.Fleetctl}}
 	if err := c.start(ctx); err != nil {
 		return errors.Join(err, down(opts.Dir, io.Discard))
 	}
@@ -102,7 +104,7 @@ func (c *cluster) start(ctx context.Context) error {
 	if err := c.chooseManager(); err != nil {
 		return err
 	}
-	if err := c.state.save(); err != nil {
+	if err := c.state.Save(); err != nil {
 		return err
 	}
 	if c.opts.Etcd > 0 {
@@ -172,10 +174,10 @@ func (c *cluster) startMachines(ctx context.Context) error {
 		c.state.EtcdURLs = []string{port}
 		c.state.Machines[0].EtcdHost = true
 	}
-	if err := c.state.save(); err != nil {
+	if err := c.state.Save(); err != nil {
 		return err
 	}
-	managers := map[string]Proc{}
+	managers := map[string]clusterstate.Proc{}
 	if c.state.UnitManager == managerSystemd {
 		for _, m := range c.state.Machines {
 			p, err := c.startManager(ctx, m)
@@ -201,10 +203,10 @@ func (c *cluster) startMachines(ctx context.Context) error {
 }
 
 // newMachine makes machine n's directory, ID and configuration.
-func (c *cluster) newMachine(n int) (Machine, error) {
+func (c *cluster) newMachine(n int) (clusterstate.Machine, error) {
 	name := fmt.Sprintf("m%d", n)
 	dir := filepath.Join(c.opts.Dir, name)
-	m := Machine{Name: name, Dir: dir, Socket: filepath.Join(dir, "fleet.sock"), FleetdLog: filepath.Join(dir, "fleetd.log")}
+	m := clusterstate.Machine{Name: name, Dir: dir, Socket: filepath.Join(dir, "fleet.sock"), FleetdLog: filepath.Join(dir, "fleetd.log")}
 	if c.state.UnitManager == managerSystemd {
 		m.Runtime = filepath.Join(dir, "run")
 	}
@@ -226,7 +228,7 @@ func (c *cluster) newMachine(n int) (Machine, error) {
 
 // startManager starts machine m's systemd user manager in its own mount
 // namespace and cgroup, and waits until it answers on D-Bus.
-func (c *cluster) startManager(ctx context.Context, m Machine) (Proc, error) {
+func (c *cluster) startManager(ctx context.Context, m clusterstate.Machine) (clusterstate.Proc, error) {
 	home := filepath.Join(m.Dir, "home")
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -243,21 +245,21 @@ func (c *cluster) startManager(ctx context.Context, m Machine) (Proc, error) {
 	}
 	args, err := c.launcherArgs(&env, m.Name+"/manager", managerLauncher, c.opts.Systemd)
 	if err != nil {
-		return Proc{}, err
+		return clusterstate.Proc{}, err
 	}
 	p, err := c.spawn("manager", m.Name, filepath.Join(m.Dir, "manager.log"), env, args...)
 	if err != nil {
 		return p, err
 	}
 	socket := filepath.Join(m.Runtime, "systemd", "private")
-	err = waitFor(ctx, c.opts.Wait, "systemd manager of "+m.Name, []Proc{p}, func() error { return pingManager(ctx, socket) })
+	err = waitFor(ctx, c.opts.Wait, "systemd manager of "+m.Name, []clusterstate.Proc{p}, func() error { return pingManager(ctx, socket) })
 	return p, err
 }
 
 // startFleetd writes machine m's fleet.conf, starts its fleetd (in the
 // manager's mount namespace and beside it in the machine's cgroup) and waits
 // until it is healthy.
-func (c *cluster) startFleetd(ctx context.Context, m Machine, managers map[string]Proc) error {
+func (c *cluster) startFleetd(ctx context.Context, m clusterstate.Machine, managers map[string]clusterstate.Proc) error {
 	conf := []string{
 		"data_dir=" + filepath.Join(m.Dir, "data"),
 		"api_socket=" + m.Socket,
@@ -298,7 +300,7 @@ func (c *cluster) startFleetd(ctx context.Context, m Machine, managers map[strin
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, c.opts.Wait, "fleetd of "+m.Name, []Proc{p}, func() error { return healthy(ctx, "unix://"+m.Socket) })
+	return waitFor(ctx, c.opts.Wait, "fleetd of "+m.Name, []clusterstate.Proc{p}, func() error { return healthy(ctx, "unix://"+m.Socket) })
 }
 
 // runExamples starts the example units, waits until they run and prints the

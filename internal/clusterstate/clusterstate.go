@@ -1,10 +1,12 @@
-package main
+// Package clusterstate is the record a local cluster (fleet-cluster) keeps in
+// its directory: the machines and every process it started, by PID and start
+// time, so that other programs (fleet-cluster down, the benchmarks, the
+// end-to-end tests) find and check them.
+package clusterstate
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,8 +14,8 @@ import (
 	"sync"
 )
 
-// stateFile is the record of everything a cluster started, in its directory.
-const stateFile = "state.json"
+// File is the name of the record, in the cluster directory.
+const File = "state.json"
 
 // Proc identifies one process the tool started: its PID and its start time
 // in clock ticks since boot (field 22 of /proc/PID/stat), which stays the same
@@ -52,50 +54,50 @@ type State struct {
 	mu sync.Mutex
 }
 
-// save writes the state atomically.
-func (s *State) save() error {
+// Save writes the state atomically.
+func (s *State) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	tmp := filepath.Join(s.Dir, stateFile+".tmp")
+	tmp := filepath.Join(s.Dir, File+".tmp")
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(s.Dir, stateFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(s.Dir, File)); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
 }
 
-// record adds a started process and saves the state at once.
-func (s *State) record(p Proc) error {
+// Record adds a started process and saves the state at once.
+func (s *State) Record(p Proc) error {
 	s.mu.Lock()
 	s.Procs = append(s.Procs, p)
 	s.mu.Unlock()
-	return s.save()
+	return s.Save()
 }
 
-// loadState reads dir's state; an error matching fs.ErrNotExist if there is
+// Load reads dir's state; an error matching fs.ErrNotExist if there is
 // none.
-func loadState(dir string) (*State, error) {
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+func Load(dir string) (*State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, File))
 	if err != nil {
 		return nil, err
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("state %s: %w", filepath.Join(dir, stateFile), err)
+		return nil, fmt.Errorf("state %s: %w", filepath.Join(dir, File), err)
 	}
 	s.Dir = dir
 	return &s, nil
 }
 
-// procStat returns a process's state letter and start time from
+// ProcStat returns a process's state letter and start time from
 // /proc/PID/stat.
-func procStat(pid int) (state byte, start uint64, err error) {
+func ProcStat(pid int) (state byte, start uint64, err error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, err
@@ -117,34 +119,19 @@ func procStat(pid int) (state byte, start uint64, err error) {
 	return fields[0][0], start, nil
 }
 
-// startTime returns pid's start time.
-func startTime(pid int) (uint64, error) {
-	_, start, err := procStat(pid)
+// StartTime returns pid's start time.
+func StartTime(pid int) (uint64, error) {
+	_, start, err := ProcStat(pid)
 	return start, err
 }
 
-// alive reports whether p is still the process recorded: it exists, is not a
+// Alive reports whether p is still the process recorded: it exists, is not a
 // zombie and started at the recorded time. A PID reused by another process is
 // not alive.
-func (p Proc) alive() bool {
-	state, start, err := procStat(p.PID)
+func (p Proc) Alive() bool {
+	state, start, err := ProcStat(p.PID)
 	if err != nil {
 		return false
 	}
 	return start == p.Start && state != 'Z' && state != 'X'
-}
-
-// tail returns the last lines of a log file, for error messages.
-func tail(file string) string {
-	data, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "(no log at " + file + ")"
-	}
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	if len(data) > 2048 {
-		data = data[len(data)-2048:]
-	}
-	return file + ":\n" + string(data)
 }
