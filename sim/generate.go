@@ -46,6 +46,8 @@ type GenConfig struct {
 	ConvergeMax time.Duration
 	// Trace, if set, receives every trace line as it happens.
 	Trace io.Writer
+	// Progress, if set, is called about once per wall second of a long run.
+	Progress func(Progress)
 }
 
 func (g *GenConfig) defaults() error {
@@ -98,6 +100,9 @@ func Generate(cfg GenConfig) (Report, error) {
 		// Errors of a trace writer are its owner's to report (bufio keeps them).
 		fmt.Fprintf(cfg.Trace, "# seed %d\n", cfg.Seed)
 		c.TraceTo(cfg.Trace)
+	}
+	if cfg.Progress != nil {
+		c.OnProgress(cfg.Progress)
 	}
 	// The generator draws from its own source, not the cluster's, so that a
 	// scenario replaying its actions (Report.ReplayScenario) leaves the

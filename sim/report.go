@@ -111,9 +111,10 @@ func (r *Report) finish(c *Cluster, faults map[string]int, wall time.Duration) {
 	}
 }
 
-// ScenarioReport is the report of a scenario file's cluster, as it is now.
-func ScenarioReport(c *Cluster, file string) Report {
-	r := Report{Seed: c.cfg.Seed, Source: file, Backend: c.backend.Name}
+// ScenarioReport is the report of a scenario's cluster as it is now; Source is
+// left for the caller to name the file.
+func ScenarioReport(c *Cluster) Report {
+	r := Report{Seed: c.cfg.Seed, Backend: c.backend.Name}
 	r.fromCluster(c)
 	return r
 }
@@ -195,7 +196,7 @@ func (r Report) String() string {
 	var b strings.Builder
 	cfg := r.Config
 	fmt.Fprintf(&b, "seed %d\n", r.Seed)
-	generated := r.Source == "" || r.Source == "gen"
+	generated := r.Source == "gen"
 	if generated {
 		fmt.Fprintf(&b, "cluster: %d machines (%d engines), %d units, %s faults over %s, backend %s\n",
 			cfg.Machines, cfg.Engines, cfg.Units, cfg.Faults, cfg.Duration, r.Backend)
@@ -223,18 +224,19 @@ func (r Report) String() string {
 		}
 		fmt.Fprintf(&b, "  %-17s BROKEN at %s: %s\n", inv.Invariant, inv.First.At, inv.First.Detail)
 	}
-	if !generated {
-		fmt.Fprintf(&b, "trace: sha256 %s\n", r.TraceHash)
-		return b.String()
-	}
 	w := r.Work
 	fmt.Fprintf(&b, "work: %d events, %d engine passes, %d agent passes, %d tasks, %d registry calls, %d decisions\n",
 		w.Events, w.EnginePasses, w.AgentPasses, w.Tasks, w.RegistryCalls, w.Decisions)
+	if !generated {
+		fmt.Fprintf(&b, "time: %s virtual\n", r.Virtual)
+	}
 	speed := fmt.Sprintf("%.0f", r.Speed)
 	if r.Speed < 10 {
 		speed = fmt.Sprintf("%.2f", r.Speed)
 	}
-	fmt.Fprintf(&b, "time: %s virtual in %s wall, %s virtual s per wall s\n", r.Virtual, r.Wall.Round(time.Millisecond), speed)
+	if generated {
+		fmt.Fprintf(&b, "time: %s virtual in %s wall, %s virtual s per wall s\n", r.Virtual, r.Wall.Round(time.Millisecond), speed)
+	}
 	fmt.Fprintf(&b, "trace: sha256 %s\n", r.TraceHash)
 	switch {
 	case r.Stopped != "":

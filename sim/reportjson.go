@@ -137,8 +137,7 @@ func (r Report) JSON() JSONReport {
 	if !r.OK() || r.Stopped != "" {
 		j.Result = "failed"
 	}
-	if j.Source == "" || j.Source == "gen" {
-		j.Source = "gen"
+	if r.Source == "gen" {
 		c := r.Config
 		j.Config = &JSONGenConfig{Machines: c.Machines, Engines: c.Engines, Units: c.Units, Faults: c.Faults, DurationSeconds: seconds(c.Duration)}
 		j.Convergence = &JSONConvergence{InitialSeconds: seconds(r.InitialConvergence), HealSeconds: seconds(r.HealConvergence)}

@@ -104,9 +104,6 @@ text { font-size: 11px; font-family: monospace; }
 func (r Report) WriteHTML(w io.Writer) error {
 	tl := r.Timeline
 	p := htmlPage{Title: fmt.Sprintf("fleetsim %s, seed %d", r.Source, r.Seed), Text: r.String()}
-	if r.Source == "" {
-		p.Title = fmt.Sprintf("fleetsim gen, seed %d", r.Seed)
-	}
 	end := max(tl.End, time.Second)
 	x := func(t time.Duration) float64 {
 		return laneLabel + float64(plotWidth)*float64(t)/float64(end)
