@@ -35,3 +35,40 @@ func TestReplayScenarioGivesTheSameTrace(t *testing.T) {
 		}
 	}
 }
+
+func TestAtSchedulesFaults(t *testing.T) {
+	s := NewScript(nil)
+	defer s.Close()
+	for _, cmd := range []string{"cluster seed=1", "add-machine m1 engine", "add-machine m2", "run 1s", "at 5s crash m2 until=10s", "at 3s partition m1 until=4s", "at 2s registry-down until=2500ms"} {
+		if out, err := s.Exec(strings.Fields(cmd), ""); err != nil || strings.Contains(out, "error") {
+			t.Fatalf("%s: %q, %v", cmd, out, err)
+		}
+	}
+	out, err := s.Exec([]string{"run", "15s", "verbose"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"[     2.000s] -      fault: registry down until 2.5s\n",
+		"[     3.000s] -      fault: partition m1 until 4s\n",
+		"[     4.000s] m1     partitioned=false\n",
+		"[     5.000s] m2     machine crashes\n",
+		"[    10.000s] -      fault ends: return m2\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("trace lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := s.Exec(strings.Fields("at 1m crash m9 until=2m"), ""); err != nil || !strings.Contains(out, `error: sim: no machine "m9"`) {
+		t.Errorf("unknown machine: %q, %v", out, err)
+	}
+	for _, bad := range []string{
+		"at", "at 1m", "at soon crash m1 until=2m", "at 1m explode m1", "at 1m crash m1",
+		"at 1m crash m1 until=30s", "at 1m crash m1 for=5s", "at 1m registry-down m1 until=2m",
+		"at 1m stall-engine m1 for=-1s", "at 1m crash m1 extra until=2m", "at -1s restart-fleetd m1",
+	} {
+		if _, err := s.Exec(strings.Fields(bad), ""); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

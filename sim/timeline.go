@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"time"
 )
 
@@ -106,7 +107,7 @@ func (r Report) WriteHTML(w io.Writer) error {
 	p := htmlPage{Title: fmt.Sprintf("fleetsim %s, seed %d", r.Source, r.Seed), Text: r.String()}
 	end := max(tl.End, time.Second)
 	x := func(t time.Duration) float64 {
-		return laneLabel + float64(plotWidth)*float64(t)/float64(end)
+		return round1(laneLabel + float64(plotWidth)*float64(t)/float64(end))
 	}
 	lanes := map[string]int{}
 	for i, m := range tl.Machines {
@@ -123,7 +124,7 @@ func (r Report) WriteHTML(w io.Writer) error {
 		return float64(axisHeight + i*laneHeight), ok
 	}
 	p.PlotRight = laneLabel + plotWidth
-	p.Width = p.PlotRight + 10
+	p.Width = p.PlotRight + 50
 	p.Height = axisHeight + len(p.Lanes)*laneHeight + 10
 	for i := 0; i <= 10; i++ {
 		t := end * time.Duration(i) / 10
@@ -137,7 +138,7 @@ func (r Report) WriteHTML(w io.Writer) error {
 			continue
 		}
 		p.Bars = append(p.Bars, htmlBar{
-			Unit: b.Unit, Machine: b.Machine, X: x(b.Start), Y: y + 3, W: max(x(b.End)-x(b.Start), 1), H: laneHeight - 6,
+			Unit: b.Unit, Machine: b.Machine, X: x(b.Start), Y: y + 3, W: max(round1(x(b.End)-x(b.Start)), 1), H: laneHeight - 6,
 			Title: fmt.Sprintf("%s on %s from %s to %s", b.Unit, b.Machine, b.Start, b.End),
 		})
 	}
@@ -179,3 +180,6 @@ func (r Report) WriteHTML(w io.Writer) error {
 	}
 	return pageTemplate.Execute(w, p)
 }
+
+// round1 rounds a coordinate to a tenth of a pixel, to keep pages small.
+func round1(v float64) float64 { return math.Round(v*10) / 10 }

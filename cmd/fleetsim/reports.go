@@ -8,9 +8,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/fleet-rebuild/fleet/sim"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+
+	"github.com/fleet-rebuild/fleet/sim"
 )
 
 // reportFlags are the report options that run and gen share.

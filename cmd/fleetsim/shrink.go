@@ -5,8 +5,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/fleet-rebuild/fleet/sim"
 	"github.com/spf13/cobra"
+
+	"github.com/fleet-rebuild/fleet/sim"
 )
 
 // shrinkOptions are the options of `fleetsim shrink`.
