@@ -281,7 +281,7 @@ func (r Report) writePlacement(b *strings.Builder) {
 // the presence expiring) and as an operator does (from the machine going away).
 func (r Report) writeFailovers(b *strings.Builder) {
 	active := r.ExpiredToActive.Count
-	fmt.Fprintf(b, "failovers: %d, %d active elsewhere by the end\n", len(r.FailoverList), active)
+	fmt.Fprintf(b, "failovers: %d, %d of them active on their new machine\n", len(r.FailoverList), active)
 	if active == 0 {
 		return
 	}

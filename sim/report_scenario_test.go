@@ -67,7 +67,7 @@ func TestScenarioReportText(t *testing.T) {
 		"seed 7\n", "scenario: failover.txt, backend memory\n",
 		"(fleet does not rebalance", "  m1=2 m2=1\n",
 		"unplaceable: 1\n  nowhere.service: ",
-		"failovers: 1, 1 active elsewhere by the end\n",
+		"failovers: 1, 1 of them active on their new machine\n",
 		"  presence expired -> active elsewhere: median 120ms",
 		"  machine gone     -> active elsewhere: median 28.12s",
 		"  failover          held\n", "result: ok\n",

@@ -99,7 +99,7 @@ func TestRunJSONAndHTML(t *testing.T) {
 		t.Errorf("%d machine lanes, want 2", lanes)
 	}
 	code, out, _ = fleetsim(t, "run", f)
-	if code != exitOK || !strings.Contains(out, "\n# failovers: 1, 1 active elsewhere by the end\n") || !strings.Contains(out, "\n# result: ok\n") {
+	if code != exitOK || !strings.Contains(out, "\n# failovers: 1, 1 of them active on their new machine\n") || !strings.Contains(out, "\n# result: ok\n") {
 		t.Errorf("exit %d, text report:\n%s", code, out)
 	}
 	if code, _, _ := fleetsim(t, "run", "--html", page, f, f); code != exitUsage {
