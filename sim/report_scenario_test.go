@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // failoverScenario loses m3 with c.service on it, and leaves one unit that
@@ -191,5 +193,32 @@ func TestReportHTMLEscapes(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "<script>") || strings.Contains(b.String(), `data-machine="m"1"`) {
 		t.Errorf("not escaped:\n%s", b.String())
+	}
+}
+
+func TestReportHTMLCapsLargeRuns(t *testing.T) {
+	var tl Timeline
+	tl.End = time.Hour
+	for i := range 300 {
+		tl.Machines = append(tl.Machines, fmt.Sprintf("m%03d", i))
+	}
+	for i := range 9000 {
+		tl.Bars = append(tl.Bars, Bar{Unit: fmt.Sprintf("u%d.service", i), Machine: tl.Machines[i%300], Start: time.Minute, End: time.Hour})
+	}
+	var b bytes.Buffer
+	if err := (Report{Source: "gen", Timeline: tl}).WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if n := strings.Count(page, `<g class="machine"`); n != htmlLanes {
+		t.Errorf("%d lanes drawn, want %d", n, htmlLanes)
+	}
+	if n := strings.Count(page, `<rect class="bar"`); n != htmlBars {
+		t.Errorf("%d bars drawn, want %d", n, htmlBars)
+	}
+	for _, want := range []string{"Only the first 200 of 300 machines are drawn.", "4000 unit bars or fault marks are not drawn"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page does not say %q", want)
+		}
 	}
 }
