@@ -170,9 +170,10 @@ func firstBroken(rep sim.Report) string {
 // runExtras are run's options for reports.
 type runExtras struct {
 	reportFlags
-	files []runFileJSON
-	out   io.Writer // stdout, when --output json keeps the transcript off it
-	done  func()
+	files    []runFileJSON
+	out      io.Writer // stdout, when --output json keeps the transcript off it
+	progress func(sim.Progress)
+	done     func()
 }
 
 // runFileJSON is one scenario file in `fleetsim run --output json`.
@@ -191,14 +192,14 @@ type runJSON struct {
 
 // begin checks the options and returns the streams the run writes its
 // transcript to: none with --output json.
-func (e *runExtras) begin(s streams, files int, opts *sim.RunOptions) (streams, error) {
+func (e *runExtras) begin(s streams, files int) (streams, error) {
 	if err := e.check(); err != nil {
 		return s, err
 	}
 	if e.html != "" && files != 1 {
 		return s, errors.New("--html: give one scenario file")
 	}
-	opts.Progress, e.done = progressLine(s.errOut)
+	e.progress, e.done = progressLine(s.errOut)
 	e.out = s.out
 	if e.output == "json" {
 		s.out = io.Discard

@@ -19,7 +19,6 @@ type runOptions struct {
 	seedSet  bool
 	backends map[string]sim.BackendFactory
 	extras   runExtras
-	opts     sim.RunOptions
 }
 
 func newRunCmd(s streams) *cobra.Command {
@@ -49,7 +48,7 @@ func newRunCmd(s streams) *cobra.Command {
 }
 
 func (o *runOptions) run() (err error) {
-	if o.streams, err = o.extras.begin(o.streams, len(o.files), &o.opts); err != nil {
+	if o.streams, err = o.extras.begin(o.streams, len(o.files)); err != nil {
 		return err
 	}
 	etcdBackend, stopEtcd := sim.LazyEtcdBackend()
@@ -97,7 +96,7 @@ func (o *runOptions) runFile(file string) (bool, error) {
 		return false, err
 	}
 	fmt.Fprintf(o.out, "# seed %d: %s\n", seed, file)
-	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose, Backends: o.backends, Progress: o.opts.Progress}, o.printStep)
+	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose, Backends: o.backends, Progress: o.extras.progress}, o.printStep)
 	if err != nil {
 		return false, fmt.Errorf("run scenario: %w", err)
 	}
