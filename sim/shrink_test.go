@@ -51,6 +51,10 @@ func TestShrinkGeneratedRun(t *testing.T) {
 		t.Fatalf("the run did not fail to converge:\n%s", rep)
 	}
 	steps := rep.ReplaySteps()
+	res, err := RunScenario(steps, RunOptions{}, func(StepResult) {})
+	if err != nil || res.TraceHash != rep.TraceHash {
+		t.Errorf("the failing run's replay: trace %s, want %s (%v)", res.TraceHash, rep.TraceHash, err)
+	}
 	fails := BreaksInvariant(InvConvergence, RunOptions{})
 	if !fails(steps) {
 		t.Fatal("the replayed run does not fail")
