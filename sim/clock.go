@@ -7,7 +7,8 @@ var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Clock is the simulator's virtual clock. Only the simulator moves it.
 type Clock struct {
-	now time.Time
+	now   time.Time
+	meter *progressMeter // see Cluster.OnProgress
 }
 
 // Now returns the current virtual time.
@@ -17,6 +18,9 @@ func (c *Clock) Now() time.Time { return c.now }
 func (c *Clock) set(t time.Time) {
 	if t.After(c.now) {
 		c.now = t
+	}
+	if c.meter != nil {
+		c.meter.tick()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -45,6 +46,8 @@ type GenConfig struct {
 	ConvergeMax time.Duration
 	// Trace, if set, receives every trace line as it happens.
 	Trace io.Writer
+	// Progress, if set, is called about once per wall second of a long run.
+	Progress func(Progress)
 }
 
 func (g *GenConfig) defaults() error {
@@ -98,12 +101,21 @@ func Generate(cfg GenConfig) (Report, error) {
 		fmt.Fprintf(cfg.Trace, "# seed %d\n", cfg.Seed)
 		c.TraceTo(cfg.Trace)
 	}
-	g := &generator{cfg: cfg, prof: prof, c: c, rng: c.Rand(), faults: map[string]int{}}
-	rep := Report{Seed: cfg.Seed, Config: cfg, Backend: c.backend.Name}
+	if cfg.Progress != nil {
+		c.OnProgress(cfg.Progress)
+	}
+	// The generator draws from its own source, not the cluster's, so that a
+	// scenario replaying its actions (Report.ReplayScenario) leaves the
+	// cluster's draws as they were.
+	rng := rand.New(rand.NewPCG(cfg.Seed^0x2545f4914f6cdd1d, ^cfg.Seed))
+	g := &generator{cfg: cfg, prof: prof, c: c, rng: rng, faults: map[string]int{}}
+	g.note(clusterWords(cfg.Seed, prof.skew, c.backend.Name), "")
+	rep := Report{Seed: cfg.Seed, Source: "gen", Config: cfg, Backend: c.backend.Name}
 	if err := g.run(&rep); err != nil {
 		return Report{}, err
 	}
 	rep.finish(c, g.faults, time.Since(wall))
+	rep.replay = g.steps
 	return rep, nil
 }
 
@@ -115,6 +127,7 @@ type generator struct {
 	rng    *rand.Rand
 	plain  []string       // plain units, the peers MachineOf units follow
 	faults map[string]int // faults injected, by kind
+	steps  []replayStep   // what it did, as scenario commands
 }
 
 // run runs the phases; the first broken invariant ends the run early, with
@@ -124,6 +137,7 @@ func (g *generator) run(rep *Report) error {
 	if err := g.addMachines(); err != nil {
 		return err
 	}
+	g.note([]string{"run", "1s"}, "")
 	if c.RunFor(time.Second) != nil {
 		rep.Stopped = "join"
 		return nil
@@ -131,6 +145,8 @@ func (g *generator) run(rep *Report) error {
 	if err := g.submitUnits(); err != nil {
 		return err
 	}
+	converge := []string{"converge", "max=" + g.cfg.ConvergeMax.String()}
+	g.note(converge, "")
 	d, err := c.RunUntilConverged(g.cfg.ConvergeMax, time.Second)
 	rep.InitialConvergence = d
 	if err != nil {
@@ -138,15 +154,21 @@ func (g *generator) run(rep *Report) error {
 		return nil
 	}
 	end := c.Now().Add(g.cfg.Duration)
-	g.scheduleFaults(end)
-	if g.prof.registry != (RegistryFaults{}) {
-		c.SetRegistryFaults(g.prof.registry)
+	if err := g.scheduleFaults(end); err != nil {
+		return fmt.Errorf("sim: generate: %w", err)
 	}
+	if f := g.prof.registry; f != (RegistryFaults{}) {
+		g.note(registryFaultWords(f), "")
+		c.SetRegistryFaults(f)
+	}
+	g.note([]string{"run", g.cfg.Duration.String()}, "")
 	if c.RunUntil(end, nil) != nil {
 		rep.Stopped = "faults"
 		return nil
 	}
+	g.note([]string{"heal"}, "")
 	c.Heal()
+	g.note(converge, "")
 	d, err = c.RunUntilConverged(g.cfg.ConvergeMax, time.Second)
 	rep.HealConvergence = d
 	if err != nil {
@@ -175,9 +197,15 @@ func (g *generator) addMachines() error {
 			"region": genRegions[g.rng.IntN(len(genRegions))],
 			"disk":   genDisks[g.rng.IntN(len(genDisks))],
 		}
-		if _, err := g.c.AddMachine(fmt.Sprintf("m%0*d", width, i+1), md, engine[i]); err != nil {
+		id := fmt.Sprintf("m%0*d", width, i+1)
+		if _, err := g.c.AddMachine(id, md, engine[i]); err != nil {
 			return fmt.Errorf("sim: generate: %w", err)
 		}
+		words := []string{"add-machine", id}
+		if engine[i] {
+			words = append(words, "engine")
+		}
+		g.note(append(words, "disk="+md["disk"], "region="+md["region"]), "")
 	}
 	return nil
 }
@@ -227,6 +255,12 @@ func (g *generator) submitUnits() error {
 		if err := g.c.SubmitAndStart(name, []byte(body)); err != nil {
 			return fmt.Errorf("sim: generate: unit %d: %w", i, err)
 		}
+		input := ""
+		if body != defaultUnit {
+			input = strings.TrimSuffix(body, "\n")
+		}
+		g.note([]string{"submit", name}, input)
+		g.note([]string{"start", name}, "")
 	}
 	return nil
 }

@@ -1,40 +1,47 @@
 package sim
 
 import (
-	"fmt"
-	"sort"
 	"time"
 )
 
-// genFault is one kind of fault a generated scenario injects. inject schedules
-// it on machine m at time at; a fault that lasts ends by end at the latest.
+// genFault is one kind of fault a generated scenario injects, with its
+// relative weight.
 type genFault struct {
 	name   string
 	weight int
-	inject func(g *generator, m *Machine, at, end time.Time)
 }
 
 // genFaults are the faults of generated scenarios, with their relative weights.
 var genFaults = []genFault{
-	{"crash", 3, (*generator).crash},
-	{"restart-fleetd", 2, (*generator).restartFleetd},
-	{"partition", 3, (*generator).partition},
-	{"registry-down", 1, (*generator).registryDown},
-	{"stall-engine", 2, (*generator).stallEngine},
-	{"pause-engine-write", 2, (*generator).pauseEngineWrite},
-	{"restart-systemd", 1, (*generator).restartSystemd},
-	{"crash-unit", 3, (*generator).crashUnit},
-	{"systemctl-stop", 2, (*generator).stopUnit},
-	{"fail-starts", 1, (*generator).failStarts},
+	{"crash", 3},
+	{"restart-fleetd", 2},
+	{"partition", 3},
+	{"registry-down", 1},
+	{"stall-engine", 2},
+	{"pause-engine-write", 2},
+	{"restart-systemd", 1},
+	{"crash-unit", 3},
+	{"systemctl-stop", 2},
+	{"fail-starts", 1},
+}
+
+// How long the lasting faults last, at least and at most.
+var faultLengths = map[string][2]time.Duration{
+	"crash":              {10 * time.Second, 90 * time.Second},
+	"partition":          {5 * time.Second, 60 * time.Second},
+	"registry-down":      {time.Second, 15 * time.Second},
+	"stall-engine":       {5 * time.Second, 30 * time.Second},
+	"pause-engine-write": {5 * time.Second, 30 * time.Second},
+	"fail-starts":        {5 * time.Second, 30 * time.Second},
 }
 
 // scheduleFaults draws the faults of the fault phase, from now until end: their
 // times as a Poisson process of the profile's rate, their kinds by weight, their
 // machines uniformly. Choices that depend on the state at the time (which unit
-// to kill, which engine leads) are drawn when the fault strikes.
-func (g *generator) scheduleFaults(end time.Time) {
+// to kill, which engine leads) are made when the fault strikes.
+func (g *generator) scheduleFaults(end time.Time) error {
 	if g.prof.every == 0 {
-		return
+		return nil
 	}
 	total := 0
 	for _, f := range genFaults {
@@ -45,13 +52,33 @@ func (g *generator) scheduleFaults(end time.Time) {
 	for range limit {
 		at = at.Add(time.Duration(g.rng.ExpFloat64() * float64(g.prof.every)))
 		if !at.Before(end) {
-			return
+			return nil
 		}
-		f := pickFault(g.rng.IntN(total))
+		kind := pickFault(g.rng.IntN(total)).name
 		m := g.c.machines[g.rng.IntN(len(g.c.machines))]
-		g.faults[f.name]++
-		f.inject(g, m, at, end)
+		f := &plannedFault{kind: kind, machine: m.ID, at: at}
+		k := faultKinds[kind]
+		if k.cluster {
+			f.machine = ""
+		}
+		if r, ok := faultLengths[kind]; ok {
+			until := g.lasting(at, end, r[0], r[1])
+			if k.pauses {
+				f.d = until.Sub(at)
+			} else {
+				f.until = until
+			}
+		}
+		if k.unit {
+			f.draw = func(names []string) string { return names[g.rng.IntN(len(names))] }
+		}
+		g.faults[kind]++
+		if err := g.c.scheduleFault(f); err != nil {
+			return err
+		}
+		g.steps = append(g.steps, replayStep{fault: f})
 	}
+	return nil
 }
 
 // pickFault returns the fault whose weight band contains r.
@@ -72,118 +99,4 @@ func (g *generator) lasting(at, end time.Time, lo, hi time.Duration) time.Time {
 		return t
 	}
 	return end
-}
-
-// noteSkipped records a fault that could not strike (its machine was down, say) in the
-// trace, where a reader of the run will look for it.
-func (g *generator) noteSkipped(err error) {
-	if err != nil {
-		g.c.tracef("-", "fault skipped: %v", err)
-	}
-}
-
-func (g *generator) crash(m *Machine, at, end time.Time) {
-	back := g.lasting(at, end, 10*time.Second, 90*time.Second)
-	g.c.At(at, fmt.Sprintf("fault: crash %s until %s", m.ID, back.Sub(Epoch)), func() { g.noteSkipped(g.c.CrashMachine(m.ID)) })
-	g.c.At(back, "fault ends: return "+m.ID, func() { g.noteSkipped(g.c.ReturnMachine(m.ID)) })
-}
-
-func (g *generator) restartFleetd(m *Machine, at, _ time.Time) {
-	g.c.At(at, "fault: restart fleetd on "+m.ID, func() { g.noteSkipped(g.c.RestartFleetd(m.ID)) })
-}
-
-func (g *generator) partition(m *Machine, at, end time.Time) {
-	back := g.lasting(at, end, 5*time.Second, 60*time.Second)
-	g.c.At(at, fmt.Sprintf("fault: partition %s until %s", m.ID, back.Sub(Epoch)), func() { g.noteSkipped(g.c.Partition(m.ID, true)) })
-	g.c.At(back, "fault ends: reconnect "+m.ID, func() { g.noteSkipped(g.c.Partition(m.ID, false)) })
-}
-
-func (g *generator) registryDown(_ *Machine, at, end time.Time) {
-	back := g.lasting(at, end, time.Second, 15*time.Second)
-	g.c.At(at, fmt.Sprintf("fault: registry down until %s", back.Sub(Epoch)), func() { g.c.RegistryDown(true) })
-	g.c.At(back, "fault ends: registry up", func() { g.c.RegistryDown(false) })
-}
-
-// stallEngine stalls the leading engine when there is one, else m's.
-func (g *generator) stallEngine(m *Machine, at, end time.Time) {
-	d := g.lasting(at, end, 5*time.Second, 30*time.Second).Sub(at)
-	g.c.At(at, fmt.Sprintf("fault: stall the leading engine for %s", d), func() {
-		id := g.c.leasing.current.Engine
-		if id == "" {
-			id = m.ID
-		}
-		g.noteSkipped(g.c.StallEngine(id, d))
-	})
-}
-
-// pauseEngineWrite pauses the leading engine (else m's) in its next write.
-func (g *generator) pauseEngineWrite(m *Machine, at, end time.Time) {
-	d := g.lasting(at, end, 5*time.Second, 30*time.Second).Sub(at)
-	g.c.At(at, fmt.Sprintf("fault: pause the leading engine's next write for %s", d), func() {
-		id := g.c.leasing.current.Engine
-		if id == "" || g.c.byID[id].engine == nil {
-			id = m.ID
-		}
-		g.noteSkipped(g.c.PauseEngineWrite(id, d))
-	})
-}
-
-func (g *generator) restartSystemd(m *Machine, at, _ time.Time) {
-	g.c.At(at, "fault: restart systemd on "+m.ID, func() {
-		if m.up {
-			g.noteSkipped(g.c.RestartSystemd(m.ID))
-		}
-	})
-}
-
-func (g *generator) crashUnit(m *Machine, at, _ time.Time) {
-	g.c.At(at, "fault: a unit crashes on "+m.ID, func() {
-		if u := g.someUnit(m); u != "" {
-			g.noteSkipped(g.c.CrashUnit(m.ID, u))
-		}
-	})
-}
-
-func (g *generator) stopUnit(m *Machine, at, _ time.Time) {
-	g.c.At(at, "fault: systemctl stop of a unit on "+m.ID, func() {
-		if u := g.someUnit(m); u != "" {
-			g.noteSkipped(g.c.StopUnitBehindBack(m.ID, u))
-		}
-	})
-}
-
-func (g *generator) failStarts(m *Machine, at, end time.Time) {
-	back := g.lasting(at, end, 5*time.Second, 30*time.Second)
-	g.c.At(at, fmt.Sprintf("fault: start jobs fail on %s until %s", m.ID, back.Sub(Epoch)), func() {
-		if m.up {
-			g.noteSkipped(g.c.FailStarts(m.ID, true))
-		}
-	})
-	g.c.At(back, "fault ends: start jobs succeed on "+m.ID, func() {
-		if m.up {
-			g.noteSkipped(g.c.FailStarts(m.ID, false))
-		}
-	})
-}
-
-// someUnit draws one of the units m's systemd knows, or "" if m is down or has
-// none.
-func (g *generator) someUnit(m *Machine) string {
-	if !m.up {
-		return ""
-	}
-	units, err := m.sd.Units(g.c.ctx)
-	if err != nil {
-		g.noteSkipped(err)
-		return ""
-	}
-	if len(units) == 0 {
-		return ""
-	}
-	names := make([]string, len(units))
-	for i, u := range units {
-		names[i] = u.Name
-	}
-	sort.Strings(names)
-	return names[g.rng.IntN(len(names))]
 }

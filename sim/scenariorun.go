@@ -13,6 +13,8 @@ type RunOptions struct {
 	Verbose bool
 	// Backends are the registries `cluster backend=NAME` may name besides memory.
 	Backends map[string]BackendFactory
+	// Progress, if set, is called about once per wall second of a long run.
+	Progress func(Progress)
 }
 
 // StepResult is one step as it ran.
@@ -38,6 +40,8 @@ type ScenarioResult struct {
 	Violations []Violation
 	TraceHash  string
 	Mismatches int // steps whose output differed from the expected one
+	// Report is the report of the (last) cluster, its Source left empty.
+	Report Report
 }
 
 // RunScenario runs steps on a fresh script, handing each result to each as it
@@ -52,6 +56,9 @@ func RunScenario(steps []Step, opts RunOptions, each func(StepResult)) (Scenario
 			words, louder = append(append([]string(nil), words...), "verbose"), true
 		}
 		out, err := s.Exec(words, st.Input)
+		if c := s.Cluster(); c != nil && opts.Progress != nil {
+			c.OnProgress(opts.Progress)
+		}
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", st.Pos, err)
 		}
@@ -67,6 +74,7 @@ func RunScenario(steps []Step, opts RunOptions, each func(StepResult)) (Scenario
 	if c := s.Cluster(); c != nil {
 		res.Violations = append([]Violation(nil), c.Violations()...)
 		res.TraceHash = c.TraceHash()
+		res.Report = ScenarioReport(c)
 	}
 	return res, nil
 }

@@ -173,6 +173,8 @@ func (s *Script) exec(cmd string, args []string, input string) (string, error) {
 	c := s.c
 	kv, pos := splitArgs(args)
 	switch cmd {
+	case "at":
+		return s.at(args)
 	case "add-machine":
 		if err := need(pos, 1, "add-machine ID [engine] [key=value ...]"); err != nil {
 			return "", err

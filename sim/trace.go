@@ -17,6 +17,7 @@ type tracer struct {
 	h     hash.Hash
 	out   io.Writer
 	n     int
+	rec   *recorder
 }
 
 func (c *Cluster) tracef(actor, format string, args ...any) {
@@ -24,7 +25,12 @@ func (c *Cluster) tracef(actor, format string, args ...any) {
 	if t.h == nil {
 		t.h = sha256.New()
 	}
-	line := fmt.Sprintf("[%10.3fs] %-6s %s", c.Elapsed().Seconds(), actor, fmt.Sprintf(format, args...))
+	if t.rec == nil {
+		t.rec = newRecorder(c.cfg.AgentTTL, c.cfg.JobDuration)
+	}
+	msg := fmt.Sprintf(format, args...)
+	t.rec.line(c.Elapsed(), actor, msg)
+	line := fmt.Sprintf("[%10.3fs] %-6s %s", c.Elapsed().Seconds(), actor, msg)
 	t.h.Write([]byte(line))
 	t.h.Write([]byte{'\n'})
 	t.n++
@@ -49,6 +55,15 @@ func (c *Cluster) TraceHash() string {
 
 // TraceTo also writes every trace line to w as it happens.
 func (c *Cluster) TraceTo(w io.Writer) { c.trace.out = w }
+
+// Timeline is what the trace so far shows of each machine, unit, fault and
+// failover.
+func (c *Cluster) Timeline() Timeline {
+	if c.trace.rec == nil {
+		return Timeline{End: c.Elapsed()}
+	}
+	return c.trace.rec.timeline(c.Elapsed())
+}
 
 // TraceLen is the number of trace lines so far.
 func (c *Cluster) TraceLen() int { return c.trace.n }

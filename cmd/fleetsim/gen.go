@@ -19,6 +19,7 @@ type genOptions struct {
 	seedSet bool
 	trace   string
 	backend string
+	extras  genExtras
 }
 
 func newGenCmd(s streams) *cobra.Command {
@@ -47,10 +48,14 @@ func newGenCmd(s streams) *cobra.Command {
 	f.DurationVar(&o.cfg.Duration, "duration", 5*time.Minute, "virtual time of the fault phase")
 	f.StringVar(&o.trace, "trace", "", "write the whole trace to this file")
 	f.StringVar(&o.backend, "backend", "memory", "registry backend: memory, or etcd (embedded)")
+	o.extras.add(f)
 	return cmd
 }
 
 func (o *genOptions) run() (err error) {
+	if err := o.extras.prepare(o.streams, &o.cfg); err != nil {
+		return err
+	}
 	if !o.seedSet {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -93,7 +98,9 @@ func (o *genOptions) run() (err error) {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(o.out, rep.String())
+	if err := o.extras.finish(o.streams, rep, o.cfg.Backend); err != nil {
+		return err
+	}
 	if !rep.OK() || rep.Stopped != "" {
 		return fmt.Errorf("seed %d: %w", rep.Seed, errFailed)
 	}

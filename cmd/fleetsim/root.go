@@ -55,6 +55,6 @@ func newRootCmd(s streams) *cobra.Command {
 	}
 	root.SetOut(s.out)
 	root.SetErr(s.errOut)
-	root.AddCommand(newRunCmd(s), newGenCmd(s))
+	root.AddCommand(newRunCmd(s), newGenCmd(s), newShrinkCmd(s))
 	return root
 }

@@ -18,6 +18,7 @@ type runOptions struct {
 	seed     uint64
 	seedSet  bool
 	backends map[string]sim.BackendFactory
+	extras   runExtras
 }
 
 func newRunCmd(s streams) *cobra.Command {
@@ -42,10 +43,14 @@ func newRunCmd(s streams) *cobra.Command {
 	f.BoolVar(&o.check, "check", false, "fail when an output differs from the expected one")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the agents' lines (tasks, presence expiry)")
 	f.Uint64Var(&o.seed, "seed", 0, "replace the seed of the scenarios' cluster commands")
+	o.extras.add(f)
 	return cmd
 }
 
 func (o *runOptions) run() (err error) {
+	if o.streams, err = o.extras.begin(o.streams, len(o.files)); err != nil {
+		return err
+	}
 	etcdBackend, stopEtcd := sim.LazyEtcdBackend()
 	defer func() {
 		if serr := stopEtcd(); serr != nil && err == nil {
@@ -62,6 +67,9 @@ func (o *runOptions) run() (err error) {
 		if !ok {
 			failed++
 		}
+	}
+	if err := o.extras.end(); err != nil {
+		return err
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d scenario files: %w", failed, len(o.files), errFailed)
@@ -88,7 +96,7 @@ func (o *runOptions) runFile(file string) (bool, error) {
 		return false, err
 	}
 	fmt.Fprintf(o.out, "# seed %d: %s\n", seed, file)
-	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose, Backends: o.backends}, o.printStep)
+	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose, Backends: o.backends, Progress: o.extras.progress}, o.printStep)
 	if err != nil {
 		return false, fmt.Errorf("run scenario: %w", err)
 	}
@@ -102,6 +110,9 @@ func (o *runOptions) runFile(file string) (bool, error) {
 		fmt.Fprintf(o.out, ", %d outputs differ", res.Mismatches)
 	}
 	fmt.Fprintf(o.out, "; trace sha256 %s\n", res.TraceHash)
+	if err := o.extras.file(file, len(steps), o.check, res); err != nil {
+		return false, err
+	}
 	for _, v := range res.Violations {
 		fmt.Fprintf(o.errOut, "%s: seed %d: %v\n", file, seed, v)
 	}
