@@ -63,21 +63,21 @@ type Config struct {
 	DisableEngine           bool
 	DisableWatches          bool
 
-	DataDir               string
-	MachineIDFile         string
-	APISocket             string // empty: no unix socket (unless socket-activated)
-	APISocketMode         fs.FileMode
-	APISocketGroup        string // empty: the process's group
-	APITCP                string // empty: no TCP listener
+	DataDir        string
+	MachineIDFile  string
+	APISocket      string // empty: no unix socket (unless socket-activated)
+	APISocketMode  fs.FileMode
+	APISocketGroup string // empty: the process's group
+	APITCP         string // empty: no TCP listener
 	// The API's TLS (every TCP listener) and roles; see docs/api.md.
-	APITLSCertFile     string
-	APITLSKeyFile      string
-	APITLSClientCAFile string   // CA of the client certificates
-	APITLSNoClientAuth bool     // no client certificates: every TLS client is admin
-	APITLSAdmin        []string // cn:<CommonName> or o:<Organization>
-	APITLSRead         []string
-	APISocketAdmin     []string // user:<name|uid> or group:<name|gid>; all empty: every peer is admin
-	APISocketRead      []string
+	APITLSCertFile        string
+	APITLSKeyFile         string
+	APITLSClientCAFile    string   // CA of the client certificates
+	APITLSNoClientAuth    bool     // no client certificates: every TLS client is admin
+	APITLSAdmin           []string // cn:<CommonName> or o:<Organization>
+	APITLSRead            []string
+	APISocketAdmin        []string // user:<name|uid> or group:<name|gid>; all empty: every peer is admin
+	APISocketRead         []string
 	UnitManager           string
 	ShutdownMode          string
 	EmbeddedEtcdClientURL string
