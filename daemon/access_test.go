@@ -255,6 +255,16 @@ func TestAPIOverTLS(t *testing.T) {
 			t.Errorf("admin %s %s: %d %s %v, want %d", c.method, c.path, code, body, err, c.code)
 		}
 	}
+	big, err := http.NewRequest("GET", base+"/units", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big.Header.Set("X-Big", strings.Repeat("x", apiMaxHeaderBytes+8<<10)) // Go's server allows 4 KiB beyond the limit
+	if resp, err := ad.Do(big); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("headers beyond %d bytes: %v %v, want 431", apiMaxHeaderBytes, resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if !strings.Contains(ta.logs.String(), "TLS handshake error") {
 		t.Errorf("refused handshakes not logged:\n%s", ta.logs.String())
 	}
