@@ -85,6 +85,10 @@ func TestAPIOverTLS(t *testing.T) {
 	if r := fleetctl(t, reader, "", "list-unit-files", "--no-legend", "--fields=unit,dstate"); r.code != 0 || r.stdout != "hello.service\tlaunched\n" {
 		t.Errorf("after the refused destroy: %+v, want hello.service still launched", r)
 	}
+	overSocket := pki.env("unix://"+cl.sockets[0], pki.reader)
+	if r := fleetctl(t, overSocket, "", "list-unit-files", "--no-legend"); r.code != 0 || !strings.Contains(r.stderr, "WARNING: --ca-file, --cert-file and --key-file apply to an https:// endpoint only") {
+		t.Errorf("TLS files with a unix endpoint: %+v, want a warning", r)
+	}
 	anonymous := pki.env(endpoint, testpki.Pair{})
 	if r := fleetctl(t, anonymous, "", "list-units"); r.code == 0 || !strings.Contains(r.stderr, "tls: certificate required") {
 		t.Errorf("without a client certificate: %+v, want refused", r)
