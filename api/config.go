@@ -57,6 +57,10 @@ type Config struct {
 	// MaxBodyBytes bounds a request body (413 beyond it); zero means
 	// DefaultMaxBodyBytes, otherwise at least MinMaxBodyBytes.
 	MaxBodyBytes int64
+	// Identify, if set, tells who each request comes from and the role it
+	// has (see Role): a request its role does not allow is answered 403,
+	// before anything else. Nil: every request is admin.
+	Identify func(*http.Request) Identity
 	// Logger receives one record per failed request with its cause (5xx at
 	// Error level) and one Debug record per request; nil discards.
 	Logger *slog.Logger

@@ -21,14 +21,17 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("fleet API error %d: %s", e.Code, e.Message)
 }
 
-// Is makes errors.Is(err, ErrNotFound) true for a 404 and
-// errors.Is(err, ErrUnavailable) true for a 503.
+// Is makes errors.Is(err, ErrNotFound) true for a 404,
+// errors.Is(err, ErrUnavailable) for a 503 and errors.Is(err, ErrForbidden)
+// for a 403.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.Code == http.StatusNotFound
 	case ErrUnavailable:
 		return e.Code == http.StatusServiceUnavailable
+	case ErrForbidden:
+		return e.Code == http.StatusForbidden
 	}
 	return false
 }
@@ -39,6 +42,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnavailable: the server cannot reach its registry (503).
 	ErrUnavailable = errors.New("fleet server unavailable")
+	// ErrForbidden: the client's role does not allow the request (403).
+	ErrForbidden = errors.New("access denied")
 )
 
 // Messages the server sends, fixed by fleet v1.0.0 where fleet had one.

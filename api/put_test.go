@@ -98,6 +98,14 @@ func TestPutUnit(t *testing.T) {
 			code: 400, want: errJSON(400, `options[0] (section "Service", name "ExecStart"): line 1 of the option is 2050 bytes; lines must be shorter than 2048`)},
 		{name: "more options than the limit", method: "PUT", path: path + "new.service", body: manyOptionsBody(MaxUnitOptions + 1),
 			code: 400, want: errJSON(400, fmt.Sprintf("unit has %d options, more than the limit of %d", MaxUnitOptions+1, MaxUnitOptions))},
+		{name: "unit file larger than the limit", method: "PUT", path: path + "new.service", body: bigUnitBody(140),
+			code: 400, want: errJSON(400, "invalid options: new.service: file is 282420 bytes, larger than the limit of 262144")},
+		{name: "replace by a unit file larger than the limit", method: "PUT", path: path + "placed.service", body: bigUnitBody(140),
+			code: 400, want: errJSON(400, "invalid options: placed.service: file is 282420 bytes, larger than the limit of 262144")},
+		{name: "DELETE of a name longer than the limit", method: "DELETE", path: path + strings.Repeat("a", 300) + ".service",
+			code: 404, want: errJSON(404, "unit does not exist")},
+		{name: "GET of a name longer than the limit", method: "GET", path: path + strings.Repeat("a", 300) + ".service",
+			code: 404, want: errJSON(404, "unit does not exist")},
 		{name: "value ending in a backslash", method: "PUT", path: path + "new.service", body: optionsBody(`/bin/true \`),
 			code: 400, want: errJSON(400, `options[0] (section "Service", name "ExecStart"): value must not end in a backslash, which would continue it into the next line`)},
 
@@ -141,6 +149,15 @@ func manyOptionsBody(n int) string {
 	opts := make([]string, n)
 	for i := range opts {
 		opts[i] = fmt.Sprintf(`{"section":"Service","name":"Environment","value":"N=%d"}`, i)
+	}
+	return `{"options":[` + strings.Join(opts, ",") + `]}`
+}
+
+// bigUnitBody is a PUT body of n options of about 2 KB each.
+func bigUnitBody(n int) string {
+	opts := make([]string, n)
+	for i := range opts {
+		opts[i] = fmt.Sprintf(`{"section":"Service","name":"Environment","value":"N%d=%s"}`, i, strings.Repeat("x", 2000))
 	}
 	return `{"options":[` + strings.Join(opts, ",") + `]}`
 }

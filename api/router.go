@@ -71,6 +71,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve routes one request and returns its route label. While the server is
 // unavailable every API path is answered 503, known or not.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) string {
+	if err := h.authorize(r); err != nil {
+		h.sendError(w, r, err)
+		return h.match(r.URL.Path).label
+	}
 	switch p := r.URL.Path; {
 	case p == "/metrics" && h.cfg.Metrics != nil:
 		h.cfg.Metrics.ServeHTTP(w, r)
@@ -222,8 +226,11 @@ func (h *handler) sendEmpty(w http.ResponseWriter, code int) {
 // gone) at Debug.
 func (h *handler) sendError(w http.ResponseWriter, r *http.Request, e *httpError) {
 	level := slog.LevelDebug
-	if e.code >= 500 && !e.expected && r.Context().Err() == nil {
+	switch {
+	case e.code >= 500 && !e.expected && r.Context().Err() == nil:
 		level = slog.LevelError
+	case e.code == http.StatusForbidden:
+		level = slog.LevelWarn
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "code", e.code, "message", e.msg}
 	if e.cause != nil {

@@ -60,6 +60,7 @@ type Daemon struct {
 	driver  *driver.Driver
 	running atomic.Pointer[driver.Driver] // the driver, for the watchdog and the API's availability
 	http    *httpServer
+	access  *access // the API's TLS and roles, fixed at start
 	api     atomic.Pointer[http.Handler]
 
 	bg     sync.WaitGroup

@@ -27,6 +27,7 @@ type remoteSetup struct {
 	srv      *sshtest.Server
 	port     string
 	apiTCP   string
+	pki      apiPKI
 	known    string
 	env      map[string]string
 	unitsDir string
@@ -34,11 +35,11 @@ type remoteSetup struct {
 
 func newRemoteSetup(t *testing.T) *remoteSetup {
 	t.Helper()
-	rs := &remoteSetup{}
+	rs := &remoteSetup{pki: newAPIPKI(t)}
 	cl := startCluster(t, func(i int, cfg *config.Config) {
 		cfg.PublicIP = "127.0.0.1"
 		if i == 0 {
-			cfg.APITCP = "127.0.0.1:0"
+			rs.pki.serveTLS(cfg)
 		}
 	})
 	rs.cl = cl
@@ -216,7 +217,8 @@ func TestTunnel(t *testing.T) {
 	}
 	etcdEnv := rs.cl.driverEnv("etcd")
 	for name, env := range map[string]map[string]string{
-		"api-tcp":  withEnv("FLEETCTL_TUNNEL", rs.srv.Addr, "FLEETCTL_ENDPOINT", "http://"+rs.apiTCP),
+		"api-tcp": withEnv("FLEETCTL_TUNNEL", rs.srv.Addr, "FLEETCTL_ENDPOINT", "https://"+rs.apiTCP, "FLEETCTL_CA_FILE", rs.pki.ca.CertFile,
+			"FLEETCTL_CERT_FILE", rs.pki.admin.CertFile, "FLEETCTL_KEY_FILE", rs.pki.admin.KeyFile),
 		"api-unix": withEnv("FLEETCTL_TUNNEL", rs.srv.Addr),
 		"etcd": withEnv("FLEETCTL_TUNNEL", rs.srv.Addr, "FLEETCTL_DRIVER", "etcd",
 			"FLEETCTL_ENDPOINT", etcdEnv["FLEETCTL_ENDPOINT"], "FLEETCTL_ETCD_KEY_PREFIX", etcdEnv["FLEETCTL_ETCD_KEY_PREFIX"]),

@@ -150,8 +150,12 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 		if err != nil {
 			return nil, err
 		}
-		if first, rest, more := strings.Cut(g.endpoint, ","); more && rest != "" {
+		first, rest, more := strings.Cut(g.endpoint, ",")
+		if more && rest != "" {
 			fmt.Fprintf(a.stderr, "WARNING: --endpoint names several APIs; only the first, %s, is used\n", first)
+		}
+		if tlsConf != nil && !strings.HasPrefix(strings.ToLower(first), "https://") {
+			fmt.Fprintf(a.stderr, "WARNING: --ca-file, --cert-file and --key-file apply to an https:// endpoint only, not to %s\n", first)
 		}
 		endpoint := g.endpoint
 		if a.tunnel != nil {

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/testpki"
 )
 
 func TestVersionAndArguments(t *testing.T) {
@@ -49,6 +51,40 @@ func TestBadConfigurationExits(t *testing.T) {
 	p = startProc(t, dir, []string{"FLEET_UNIT_MANAGER=docker"}, baseArgs(dir)...)
 	if code := p.wait(10 * time.Second); code == 0 || !strings.Contains(p.log.String(), "unit_manager = docker") {
 		t.Errorf("bad environment: exit %d, output %q", code, p.log.String())
+	}
+}
+
+// TestAPITCPNeedsTLS: fleetd refuses api_tcp without TLS files, naming the
+// options; with api_tls_no_client_auth it starts and says loudly, at every
+// start, that anyone reaching the port is admin.
+func TestAPITCPNeedsTLS(t *testing.T) {
+	dir := newMachineDir(t, "m1")
+	p := startProc(t, dir, nil, append(baseArgs(dir), "-api_tcp", "127.0.0.1:0")...)
+	out := ""
+	if code := p.wait(10 * time.Second); code != 0 {
+		out = p.log.String()
+	}
+	for _, want := range []string{"api_tcp = 127.0.0.1:0", "api_tls_certfile", "api_tls_keyfile", "api_tls_client_cafile", "api_tls_no_client_auth"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fleetd with api_tcp and no TLS: output %q does not name %s", out, want)
+		}
+	}
+	ca, err := testpki.NewCA(dir, "fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ca.Issue("server", testpki.Options{CommonName: "fleetd", Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = startFleetd(t, dir, nil, "-unit_manager", "fake", "-embedded_etcd_client_url", freeURL(t), "-embedded_etcd_peer_url", freeURL(t),
+		"-api_tcp", "127.0.0.1:0", "-api_tls_certfile", server.CertFile, "-api_tls_keyfile", server.KeyFile, "-api_tls_no_client_auth", "true")
+	if out := p.log.String(); !strings.Contains(out, "INSECURE: api_tls_no_client_auth=true") {
+		t.Errorf("no warning about api_tls_no_client_auth in:\n%s", out)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
 }
 

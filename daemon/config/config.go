@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -62,12 +63,21 @@ type Config struct {
 	DisableEngine           bool
 	DisableWatches          bool
 
-	DataDir               string
-	MachineIDFile         string
-	APISocket             string // empty: no unix socket (unless socket-activated)
-	APISocketMode         fs.FileMode
-	APISocketGroup        string // empty: the process's group
-	APITCP                string // empty: no TCP listener
+	DataDir        string
+	MachineIDFile  string
+	APISocket      string // empty: no unix socket (unless socket-activated)
+	APISocketMode  fs.FileMode
+	APISocketGroup string // empty: the process's group
+	APITCP         string // empty: no TCP listener
+	// The API's TLS (every TCP listener) and roles; see docs/api.md.
+	APITLSCertFile        string
+	APITLSKeyFile         string
+	APITLSClientCAFile    string   // CA of the client certificates
+	APITLSNoClientAuth    bool     // no client certificates: every TLS client is admin
+	APITLSAdmin           []string // cn:<CommonName> or o:<Organization>
+	APITLSRead            []string
+	APISocketAdmin        []string // user:<name|uid> or group:<name|gid>; all empty: every peer is admin
+	APISocketRead         []string
 	UnitManager           string
 	ShutdownMode          string
 	EmbeddedEtcdClientURL string
@@ -103,6 +113,7 @@ const (
 	MaxTokenLimit     = 10000
 	maxMetadataKeys   = 64
 	maxMetadataBytes  = 4096
+	maxAccessEntries  = 1024
 )
 
 // EngineLeaseTTL is the engine's leadership TTL: five reconcile intervals, as
@@ -147,6 +158,8 @@ func (c Config) Validate() error {
 	for _, p := range [][3]string{
 		{"data_dir", c.DataDir, "required"}, {"machine_id_file", c.MachineIDFile, "required"},
 		{"units_directory", c.UnitsDirectory, ""}, {"api_socket", c.APISocket, ""},
+		{"api_tls_certfile", c.APITLSCertFile, ""}, {"api_tls_keyfile", c.APITLSKeyFile, ""},
+		{"api_tls_client_cafile", c.APITLSClientCAFile, ""},
 	} {
 		if (p[1] != "" || p[2] != "") && !filepath.IsAbs(p[1]) {
 			bad(p[0], p[1], "must be an absolute path")
@@ -160,6 +173,7 @@ func (c Config) Validate() error {
 			bad("api_tcp", c.APITCP, "want host:port")
 		}
 	}
+	errs = append(errs, c.validateAPIAccess()...)
 	if c.UnitManager != ManagerSystemd && c.UnitManager != ManagerFake {
 		bad("unit_manager", c.UnitManager, "want systemd or fake")
 	}
@@ -190,4 +204,43 @@ func checkURL(s string) error {
 		return errors.New("want scheme://host:port only")
 	}
 	return nil
+}
+
+// validateAPIAccess checks the API's TLS and role options: a TCP listener is
+// served only with TLS, and with client certificates unless
+// api_tls_no_client_auth says otherwise.
+func (c Config) validateAPIAccess() []error {
+	var errs []error
+	if (c.APITLSCertFile == "") != (c.APITLSKeyFile == "") {
+		errs = append(errs, fmt.Errorf("api_tls_certfile = %q, api_tls_keyfile = %q: the two go together", c.APITLSCertFile, c.APITLSKeyFile))
+	}
+	if c.APITCP != "" && c.APITLSCertFile == "" {
+		errs = append(errs, fmt.Errorf("api_tcp = %s: the API is served over TCP only with TLS: set api_tls_certfile and api_tls_keyfile", c.APITCP))
+	}
+	if c.APITCP != "" && c.APITLSClientCAFile == "" && !c.APITLSNoClientAuth {
+		errs = append(errs, fmt.Errorf("api_tcp = %s: clients must present a certificate: set api_tls_client_cafile to the CA that signs them (or api_tls_no_client_auth = true to let anyone who reaches the port be admin)", c.APITCP))
+	}
+	if c.APITLSNoClientAuth && c.APITLSClientCAFile != "" {
+		errs = append(errs, fmt.Errorf("api_tls_no_client_auth = true: contradicts api_tls_client_cafile = %s", c.APITLSClientCAFile))
+	}
+	for _, l := range []struct {
+		opt      string
+		entries  []string
+		prefixes []string
+	}{
+		{"api_tls_admin", c.APITLSAdmin, []string{"cn:", "o:"}},
+		{"api_tls_read", c.APITLSRead, []string{"cn:", "o:"}},
+		{"api_socket_admin", c.APISocketAdmin, []string{"user:", "group:"}},
+		{"api_socket_read", c.APISocketRead, []string{"user:", "group:"}},
+	} {
+		for _, e := range l.entries {
+			if !slices.ContainsFunc(l.prefixes, func(p string) bool { return strings.HasPrefix(e, p) && len(e) > len(p) }) {
+				errs = append(errs, fmt.Errorf("%s: entry %q: want %s followed by a name", l.opt, e, strings.Join(l.prefixes, " or ")))
+			}
+		}
+		if len(l.entries) > maxAccessEntries {
+			errs = append(errs, fmt.Errorf("%s: %d entries, more than %d", l.opt, len(l.entries), maxAccessEntries))
+		}
+	}
+	return errs
 }

@@ -29,6 +29,11 @@ PUBLIC_IP = 10.0.0.1 # bare value ends here
 engine_reconcile_interval=0.5
 api_tcp=127.0.0.1:\
 54728
+api_tls_certfile=/etc/fleet/api.pem
+api_tls_keyfile=/etc/fleet/api-key.pem
+api_tls_client_cafile=/etc/fleet/clients-ca.pem
+api_tls_admin = cn:ops, o:fleet-admin
+api_socket_read=group:monitor,
 `)
 	fs := flag.NewFlagSet("fleetd", flag.ContinueOnError)
 	flags := RegisterFlags(fs)
@@ -52,6 +57,10 @@ api_tcp=127.0.0.1:\
 	want.EngineReconcileInterval = 500 * time.Millisecond
 	want.TokenLimit = 7
 	want.APITCP = "127.0.0.1:54728"
+	want.APITLSCertFile, want.APITLSKeyFile = "/etc/fleet/api.pem", "/etc/fleet/api-key.pem"
+	want.APITLSClientCAFile = "/etc/fleet/clients-ca.pem"
+	want.APITLSAdmin = []string{"cn:ops", "o:fleet-admin"}
+	want.APISocketRead = []string{"group:monitor"}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config:\n got  %+v\n want %+v", cfg, want)
 	}
@@ -83,6 +92,15 @@ func TestLoadErrorsNameTheProblem(t *testing.T) {
 		{"unit manager", "unit_manager=docker\n", nil, []string{"unit_manager = docker", "systemd or fake"}},
 		{"cert without key", "etcd_servers=https://a:2379\netcd_certfile=/c.pem\n", nil, []string{"etcd_keyfile"}},
 		{"relative data dir", "data_dir=var/lib/fleet\n", nil, []string{"data_dir", "absolute"}},
+		{"tcp without TLS", "api_tcp=127.0.0.1:4444\n", nil, []string{"api_tcp = 127.0.0.1:4444", "only with TLS", "api_tls_certfile", "api_tls_keyfile", "api_tls_client_cafile", "api_tls_no_client_auth"}},
+		{"tcp without client CA", "api_tcp=127.0.0.1:4444\napi_tls_certfile=/c.pem\napi_tls_keyfile=/k.pem\n", nil, []string{"api_tls_client_cafile", "api_tls_no_client_auth = true"}},
+		{"TLS key without cert", "api_tls_keyfile=/k.pem\n", nil, []string{"api_tls_certfile", "go together"}},
+		{"no client auth with a CA", "api_tls_no_client_auth=true\napi_tls_client_cafile=/ca.pem\n", nil, []string{"api_tls_no_client_auth = true", "contradicts api_tls_client_cafile"}},
+		{"relative TLS file", "api_tls_certfile=c.pem\napi_tls_keyfile=/k.pem\n", nil, []string{"api_tls_certfile = c.pem", "absolute"}},
+		{"bad certificate role", "api_tls_admin=cn:ops,ops\n", nil, []string{"api_tls_admin", `entry "ops"`, "cn: or o:"}},
+		{"empty role name", "api_tls_read=o:\n", nil, []string{"api_tls_read", `entry "o:"`}},
+		{"bad socket role", "api_socket_admin=uid:0\n", nil, []string{"api_socket_admin", `entry "uid:0"`, "user: or group:"}},
+		{"bad no client auth", "api_tls_no_client_auth=maybe\n", nil, []string{"api_tls_no_client_auth", "boolean"}},
 	} {
 		_, _, err := Load(Sources{File: writeFile(t, c.file), Env: c.env})
 		if err == nil {

@@ -54,6 +54,14 @@ var options = []option{
 	{"api_socket_mode", "permissions of the API socket, octal", setMode, func(c Config) string { return fmt.Sprintf("%04o", c.APISocketMode) }, false},
 	{"api_socket_group", "group owning the API socket; empty: fleetd's", strOpt(func(c *Config) *string { return &c.APISocketGroup }), func(c Config) string { return c.APISocketGroup }, false},
 	{"api_tcp", "host:port of a TCP listener for the HTTP API; empty: none", strOpt(func(c *Config) *string { return &c.APITCP }), func(c Config) string { return c.APITCP }, false},
+	{"api_tls_certfile", "TLS certificate of the API's TCP listener", strOpt(func(c *Config) *string { return &c.APITLSCertFile }), func(c Config) string { return c.APITLSCertFile }, false},
+	{"api_tls_keyfile", "key of api_tls_certfile", strOpt(func(c *Config) *string { return &c.APITLSKeyFile }), func(c Config) string { return c.APITLSKeyFile }, false},
+	{"api_tls_client_cafile", "CA that signs the API's client certificates", strOpt(func(c *Config) *string { return &c.APITLSClientCAFile }), func(c Config) string { return c.APITLSClientCAFile }, false},
+	{"api_tls_no_client_auth", "accept TLS clients without a certificate, each as admin (insecure)", boolOpt(func(c *Config) *bool { return &c.APITLSNoClientAuth }), func(c Config) string { return strconv.FormatBool(c.APITLSNoClientAuth) }, false},
+	{"api_tls_admin", "client certificates that are admin: cn:<CommonName>,o:<Organization>,...", listOpt(func(c *Config) *[]string { return &c.APITLSAdmin }), func(c Config) string { return strings.Join(c.APITLSAdmin, ",") }, false},
+	{"api_tls_read", "client certificates that are read-only: cn:<CommonName>,o:<Organization>,...", listOpt(func(c *Config) *[]string { return &c.APITLSRead }), func(c Config) string { return strings.Join(c.APITLSRead, ",") }, false},
+	{"api_socket_admin", "socket peers that are admin: user:<name|uid>,group:<name|gid>,...; with api_socket_read empty too: every peer", listOpt(func(c *Config) *[]string { return &c.APISocketAdmin }), func(c Config) string { return strings.Join(c.APISocketAdmin, ",") }, false},
+	{"api_socket_read", "socket peers that are read-only: user:<name|uid>,group:<name|gid>,...", listOpt(func(c *Config) *[]string { return &c.APISocketRead }), func(c Config) string { return strings.Join(c.APISocketRead, ",") }, false},
 	{"unit_manager", "systemd, or fake (nothing really runs: scale tests only)", strOpt(func(c *Config) *string { return &c.UnitManager }), func(c Config) string { return c.UnitManager }, false},
 	{"shutdown_mode", "on SIGTERM: drain (stop this machine's units and leave) or detach (leave them running)", strOpt(func(c *Config) *string { return &c.ShutdownMode }), func(c Config) string { return c.ShutdownMode }, true},
 	{"embedded_etcd_client_url", "where the embedded etcd serves clients", strOpt(func(c *Config) *string { return &c.EmbeddedEtcdClientURL }), func(c Config) string { return c.EmbeddedEtcdClientURL }, false},
@@ -107,6 +115,21 @@ func boolOpt(f func(*Config) *bool) func(*Config, string) error {
 			return fmt.Errorf("not a boolean (true or false)")
 		}
 		*f(c) = b
+		return nil
+	}
+}
+
+// listOpt parses a comma-separated list, each entry trimmed, empty ones
+// dropped.
+func listOpt(f func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+		*f(c) = out
 		return nil
 	}
 }
