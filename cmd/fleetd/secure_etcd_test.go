@@ -55,6 +55,7 @@ func TestSecureEtcd(t *testing.T) {
 			dir := newMachineDir(t, "m1")
 			p := startProc(t, dir, c.env, append(baseArgs(dir), c.args...)...)
 			code := p.wait(30 * time.Second)
+			t.Logf("exit %d: %s", code, p.log.String())
 			out := p.log.String()
 			if code != 1 {
 				t.Errorf("exit %d, want 1; output %q", code, out)
