@@ -248,6 +248,9 @@ func (d *Daemon) openRegistry(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := reg.CheckAccess(ctx); err != nil {
+		return err
+	}
 	d.reg = reg
 	d.metrics.watchSkipped(reg.SkippedValues)
 	return nil

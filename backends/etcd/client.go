@@ -6,9 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"slices"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -38,7 +41,9 @@ type ClientConfig struct {
 	// servers' certificates, and this client's certificate and key. Any of them
 	// set turns TLS on; CertFile and KeyFile go together.
 	CAFile, CertFile, KeyFile string
-	// Username and Password authenticate with etcd's auth, if set.
+	// Username and Password authenticate with etcd's auth; they go together.
+	// Without them, a server with auth enabled and client-certificate checking
+	// takes the user name from the client certificate's common name.
 	Username, Password string
 	// KeepAliveTime and KeepAliveTimeout: after KeepAliveTime without traffic
 	// on a connection the client pings the member, and closes the connection
@@ -55,53 +60,93 @@ type ClientConfig struct {
 	// DialOptions are extra gRPC options, for example an interceptor that
 	// counts requests.
 	DialOptions []grpc.DialOption
+	// Dialer, if set, opens the TCP connections to the members (through an
+	// SSH tunnel, say); nil dials directly.
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Dial connects to etcd and checks, within the dial timeout, that the cluster
 // answers a linearizable request (a quorum is up), so that a wrong address or
-// credential fails here rather than at the first call. The client balances
-// among all endpoints: dead ones, in any position, do not matter while a
-// quorum answers. Close the client when done.
+// credential fails here rather than at the first call: a certificate the
+// server refuses or a server certificate the CA file does not vouch for is
+// named at once (not after the timeout), and so is a user name or password
+// etcd refuses. The client balances among all endpoints: dead ones, in any
+// position, do not matter while a quorum answers. Close the client when done.
 func Dial(ctx context.Context, cfg ClientConfig) (*clientv3.Client, error) {
-	if len(cfg.Endpoints) == 0 {
-		return nil, errors.New("etcd: no endpoints")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, fmt.Errorf("etcd: TLS certificate %q and key %q must be set together", cfg.CertFile, cfg.KeyFile)
-	}
-	timeout := cfg.DialTimeout
-	if timeout <= 0 {
-		timeout = DefaultDialTimeout
-	}
+	timeout := orDefault(cfg.DialTimeout, DefaultDialTimeout)
 	tlsConfig, err := clientTLS(cfg)
 	if err != nil {
 		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := probeTLS(dctx, cfg, probeConfig(tlsConfig)); err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
 	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	opts := cfg.DialOptions
+	if cfg.Dialer != nil {
+		opts = append(slices.Clip(opts), grpc.WithContextDialer(cfg.Dialer))
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            cfg.Endpoints,
-		DialTimeout:          timeout,
+		DialTimeout:          max(time.Until(deadline(dctx)), time.Millisecond),
 		DialKeepAliveTime:    orDefault(cfg.KeepAliveTime, DefaultKeepAliveTime),
 		DialKeepAliveTimeout: orDefault(cfg.KeepAliveTimeout, DefaultKeepAliveTimeout),
 		TLS:                  tlsConfig,
 		Username:             cfg.Username,
 		Password:             cfg.Password,
 		Logger:               logger,
-		DialOptions:          cfg.DialOptions,
+		DialOptions:          opts,
 	})
+	if errors.Is(err, rpctypes.ErrAuthFailed) {
+		return nil, fmt.Errorf("etcd: user %q at %v: wrong user name or password: %w", cfg.Username, cfg.Endpoints, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connecting to %v: %w", cfg.Endpoints, err)
 	}
-	mctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if _, err := cli.MemberList(mctx); err != nil {
+	if _, err := cli.MemberList(dctx); err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("etcd: no quorum answers at %v: %w", cfg.Endpoints, classify(ctx, err))
 	}
 	return cli, nil
+}
+
+// check refuses settings that cannot work.
+func (cfg ClientConfig) check() error {
+	switch {
+	case len(cfg.Endpoints) == 0:
+		return errors.New("etcd: no endpoints")
+	case (cfg.CertFile == "") != (cfg.KeyFile == ""):
+		return fmt.Errorf("etcd: TLS certificate %q and key %q must be set together", cfg.CertFile, cfg.KeyFile)
+	case cfg.Username != "" && cfg.Password == "":
+		// etcd's client would silently send no credentials at all.
+		return fmt.Errorf("etcd: user %q has no password", cfg.Username)
+	case cfg.Username == "" && cfg.Password != "":
+		return errors.New("etcd: a password is set without a user name")
+	}
+	return nil
+}
+
+// deadline is ctx's deadline (which Dial always sets).
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// probeConfig is the TLS configuration etcd's client uses for https
+// endpoints: tc, or the system's CAs when no file is set.
+func probeConfig(tc *tls.Config) *tls.Config {
+	if tc == nil {
+		return &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return tc
 }
 
 // orDefault returns d, or def if d is not positive.
@@ -133,5 +178,26 @@ func clientTLS(cfg ClientConfig) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd: TLS configuration: %w", err)
 	}
+	if cfg.CertFile != "" {
+		if err := checkValidity(cfg.CertFile, cfg.KeyFile, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	return tc, nil
+}
+
+// checkValidity refuses a client certificate outside its validity period,
+// naming the file, rather than letting the server refuse it.
+func checkValidity(certFile, keyFile string, now time.Time) error {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("etcd: TLS client certificate %s: %w", certFile, err)
+	}
+	switch leaf := pair.Leaf; {
+	case now.After(leaf.NotAfter):
+		return fmt.Errorf("etcd: TLS client certificate %s expired at %s", certFile, leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return fmt.Errorf("etcd: TLS client certificate %s is not valid before %s", certFile, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return nil
 }

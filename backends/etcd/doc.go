@@ -125,6 +125,17 @@
 // between is left alone). Other etcd errors (permission denied, request too
 // large) are returned wrapped, without retrying.
 //
+// # Access
+//
+// Dial speaks TLS with the ClientConfig's files and authenticates with its
+// user name and password, or, without them, lets etcd take the user from the
+// client certificate's common name. A TLS setup a member refuses (its
+// certificate not signed by the CA file, ours refused) is found by a
+// handshake tried before etcd's client dials, which would otherwise retry
+// until its timeout. A refusal of permission names the user and the prefix;
+// CheckAccess asks for read and write permission on the whole prefix without
+// writing. Package etcdtest starts an etcd with all of it enabled.
+//
 // # Virtual time
 //
 // etcd expires leases by its own wall clock. For tests and the simulator,

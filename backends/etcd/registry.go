@@ -178,7 +178,7 @@ func (r *Registry) call(ctx context.Context, op string, f func(ctx context.Conte
 		}
 		err = classify(ctx, err)
 		if !errors.Is(err, core.ErrUnavailable) || attempt >= r.cfg.attempts {
-			return fmt.Errorf("etcd registry: %s: %w", op, err)
+			return fmt.Errorf("etcd registry: %s: %w", op, r.denied(err))
 		}
 		if serr := sleep(ctx, backoff); serr != nil {
 			return fmt.Errorf("etcd registry: %s: %w (while retrying after: %v)", op, serr, err)

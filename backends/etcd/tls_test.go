@@ -1,88 +1,37 @@
 package etcd
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleet-rebuild/fleet/internal/testpki"
 )
-
-// testPKI holds the paths of a test CA, a server certificate for 127.0.0.1 and
-// a client certificate.
-type testPKI struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
-}
-
-func newTestPKI(t *testing.T) testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fleet test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	must(t, err)
-	caCert, err := x509.ParseCertificate(caDER)
-	must(t, err)
-	p := testPKI{ca: filepath.Join(dir, "ca.pem")}
-	writePEM(t, p.ca, "CERTIFICATE", caDER)
-	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		must(t, err)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		must(t, err)
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		must(t, err)
-		cert, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-		writePEM(t, cert, "CERTIFICATE", der)
-		writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
-		return cert, keyFile
-	}
-	p.serverCert, p.serverKey = leaf("server", 2, x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = leaf("client", 3, x509.ExtKeyUsageClientAuth)
-	return p
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	must(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
-}
 
 // TestTLS: a server that requires client certificates accepts a client with
 // the CA, certificate and key, and refuses one without its certificate.
 func TestTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	ca, err := testpki.NewCA(t.TempDir(), "test")
+	must(t, err)
+	server, err := ca.Issue("server", testpki.Options{CommonName: "etcd", Server: true})
+	must(t, err)
+	client, err := ca.Issue("client", testpki.Options{CommonName: "client"})
+	must(t, err)
 	cfg := testServerConfig()
-	cfg.TLS = &ServerTLS{CertFile: pki.serverCert, KeyFile: pki.serverKey, ClientCAFile: pki.ca}
+	cfg.TLS = &ServerTLS{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: ca.CertFile}
 	srv := startServer(t, cfg)
 	ctx := t.Context()
 
-	cli := dial(t, ClientConfig{Endpoints: srv.Endpoints(), CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey})
+	cli := dial(t, ClientConfig{Endpoints: srv.Endpoints(), CAFile: ca.CertFile, CertFile: client.CertFile, KeyFile: client.KeyFile})
 	reg, err := New(cli)
 	must(t, err)
 	u, c := testUnit("a.service", false, "a")
 	must(t, reg.CreateUnit(ctx, u, c))
 
 	for name, cc := range map[string]ClientConfig{
-		"no client certificate": {Endpoints: srv.Endpoints(), CAFile: pki.ca},
+		"no client certificate": {Endpoints: srv.Endpoints(), CAFile: ca.CertFile},
 		"no TLS at all":         {Endpoints: srv.Endpoints()},
 	} {
 		cc.DialTimeout = 500 * time.Millisecond

@@ -29,6 +29,7 @@ type globalOptions struct {
 	caFile          string
 	certFile        string
 	keyFile         string
+	etcdAuth        etcdAuthOptions
 	tunnel          string
 	sshUsername     string
 	sshTimeout      float64
@@ -74,6 +75,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	for old, cur := range map[string]string{"etcd-cafile": "ca-file", "etcd-certfile": "cert-file", "etcd-keyfile": "key-file"} {
 		_ = fs.MarkDeprecated(old, "use --"+cur+" instead")
 	}
+	g.etcdAuth.addFlags(fs)
 	fs.StringVar(&g.tunnel, "tunnel", "", "Establish an SSH tunnel through the provided address for communication with fleet and etcd.")
 	fs.StringVar(&g.sshUsername, "ssh-username", "core", "Username to use when connecting to CoreOS instance.")
 	fs.Float64Var(&g.sshTimeout, "ssh-timeout", 10.0, "Amount of time in seconds to allow for SSH connection initialization before failing.")
@@ -192,9 +194,13 @@ func (a *app) openClient(ctx context.Context, cmd *cobra.Command) (fleetclient.C
 		if _, err := clientTLS(g); err != nil {
 			return nil, err
 		}
-		cc := etcd.ClientConfig{Endpoints: eps, CAFile: g.caFile, CertFile: g.certFile, KeyFile: g.keyFile}
+		user, password, err := g.etcdAuth.credentials(a.getenv)
+		if err != nil {
+			return nil, err
+		}
+		cc := etcd.ClientConfig{Endpoints: eps, CAFile: g.caFile, CertFile: g.certFile, KeyFile: g.keyFile, Username: user, Password: password}
 		if a.tunnel != nil {
-			cc.DialOptions = append(cc.DialOptions, a.tunnel.grpcDialer())
+			cc.Dialer = a.tunnel.dialer
 		}
 		return fleetclient.NewEtcd(ctx, fleetclient.EtcdConfig{
 			Client:         cc,

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/grpc"
-
 	"github.com/fleet-rebuild/fleet/internal/fleetssh"
 )
 
@@ -37,11 +35,9 @@ func (a *app) openTunnel(ctx context.Context) (*tunnel, error) {
 	return &tunnel{ssh: c}, nil
 }
 
-// grpcDialer makes etcd's connections from the tunnel host.
-func (t *tunnel) grpcDialer() grpc.DialOption {
-	return grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-		return t.ssh.DialRemote(ctx, addr)
-	})
+// dialer opens etcd's connections from the tunnel host.
+func (t *tunnel) dialer(ctx context.Context, addr string) (net.Conn, error) {
+	return t.ssh.DialRemote(ctx, addr)
 }
 
 // apiEndpoint forwards the API at endpoint through the tunnel and returns

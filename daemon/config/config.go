@@ -138,6 +138,7 @@ func (c Config) Validate() error {
 	if (c.EtcdCertFile == "") != (c.EtcdKeyFile == "") {
 		bad("etcd_certfile", c.EtcdCertFile, "etcd_certfile and etcd_keyfile go together")
 	}
+	c.validateEtcdAccess(bad)
 	if !strings.HasPrefix(c.EtcdKeyPrefix, "/") {
 		bad("etcd_key_prefix", c.EtcdKeyPrefix, "must start with /")
 	}
@@ -188,6 +189,31 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateEtcdAccess checks the TLS and authentication options: a user name
+// and a password go together (etcd's client would otherwise send no
+// credentials, and etcd take the user from the client certificate), and none
+// applies to the embedded etcd, which serves plain http without
+// authentication. The password's value is never printed.
+func (c Config) validateEtcdAccess(bad func(opt string, v any, why string)) {
+	if c.EtcdUsername != "" && c.EtcdPassword == "" {
+		bad("etcd_username", c.EtcdUsername, "needs etcd_password (or FLEET_ETCD_PASSWORD)")
+	}
+	if c.EtcdUsername == "" && c.EtcdPassword != "" {
+		bad("etcd_password", "(hidden)", "needs etcd_username")
+	}
+	if !c.Embedded() {
+		return
+	}
+	for _, o := range [][2]string{
+		{"etcd_cafile", c.EtcdCAFile}, {"etcd_certfile", c.EtcdCertFile}, {"etcd_keyfile", c.EtcdKeyFile},
+		{"etcd_username", c.EtcdUsername}, {"etcd_password", c.EtcdPassword},
+	} {
+		if o[1] != "" {
+			bad(o[0], "(set)", "applies only with etcd_servers: the embedded etcd serves plain http without authentication")
+		}
+	}
 }
 
 // checkURL accepts an http or https URL with a host and nothing else.

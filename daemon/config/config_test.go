@@ -91,6 +91,9 @@ func TestLoadErrorsNameTheProblem(t *testing.T) {
 		{"bad env", "", []string{"FLEET_TOKEN_LIMIT=many"}, []string{"environment FLEET_TOKEN_LIMIT", "not an integer"}},
 		{"unit manager", "unit_manager=docker\n", nil, []string{"unit_manager = docker", "systemd or fake"}},
 		{"cert without key", "etcd_servers=https://a:2379\netcd_certfile=/c.pem\n", nil, []string{"etcd_keyfile"}},
+		{"user without password", "etcd_servers=https://a:2379\netcd_username=fleet\n", nil, []string{"etcd_username = fleet", "needs etcd_password"}},
+		{"password without user", "etcd_servers=https://a:2379\n", []string{"FLEET_ETCD_PASSWORD=s3cret"}, []string{"etcd_password = (hidden)", "needs etcd_username"}},
+		{"TLS on the embedded etcd", "etcd_cafile=/ca.pem\n", nil, []string{"etcd_cafile", "only with etcd_servers"}},
 		{"relative data dir", "data_dir=var/lib/fleet\n", nil, []string{"data_dir", "absolute"}},
 		{"tcp without TLS", "api_tcp=127.0.0.1:4444\n", nil, []string{"api_tcp = 127.0.0.1:4444", "only with TLS", "api_tls_certfile", "api_tls_keyfile", "api_tls_client_cafile", "api_tls_no_client_auth"}},
 		{"tcp without client CA", "api_tcp=127.0.0.1:4444\napi_tls_certfile=/c.pem\napi_tls_keyfile=/k.pem\n", nil, []string{"api_tls_client_cafile", "api_tls_no_client_auth = true"}},
@@ -133,5 +136,13 @@ func TestChangedSplitsReloadable(t *testing.T) {
 	reload, restart := Changed(old, cur)
 	if !reflect.DeepEqual(reload, []string{"verbosity", "metadata"}) || !reflect.DeepEqual(restart, []string{"etcd_servers"}) {
 		t.Errorf("Changed = %v, %v", reload, restart)
+	}
+}
+
+// TestPasswordNeverPrinted: errors about etcd_password never show its value.
+func TestPasswordNeverPrinted(t *testing.T) {
+	_, _, err := Load(Sources{File: writeFile(t, "etcd_password=s3cret\n")})
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "etcd_password") {
+		t.Fatalf("error %v: want one naming etcd_password without its value", err)
 	}
 }
