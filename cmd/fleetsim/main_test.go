@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 func fleetsim(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := execute(args, streams{out: &out, errOut: &errOut})
+	code := execute(context.Background(), args, streams{out: &out, errOut: &errOut})
 	return code, out.String(), errOut.String()
 }
 
@@ -44,13 +45,13 @@ func writeScenario(t *testing.T, text string) string {
 	return f
 }
 
-const tinyScenario = "cluster seed=4\n----\n\nadd-machine m1 engine\n----\n\nstart a.service\n----\n\nconverge\n----\n%s\ncheck\n----\ninvariants hold\n"
+const tinyScenario = "cluster seed=4\n----\n\nadd-machine m1 engine\n----\n\nsubmit a.service\n----\n\nstart a.service\n----\n\nconverge\n----\n%s\ncheck\n----\ninvariants hold\n"
 
 func TestRunCheckFailsOnDifference(t *testing.T) {
 	f := writeScenario(t, strings.Replace(tinyScenario, "%s", "nothing like this\n", 1))
 	code, _, errOut := fleetsim(t, "run", "--check", f)
-	if code != exitFailed || !strings.Contains(errOut, "output differs") {
-		t.Errorf("exit %d, stderr:\n%s\nwant exit %d and the difference", code, errOut, exitFailed)
+	if code != exitExpectation || !strings.Contains(errOut, "output differs") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit %d and the difference", code, errOut, exitExpectation)
 	}
 	if code, _, _ := fleetsim(t, "run", f); code != exitOK {
 		t.Errorf("without --check: exit %d, want %d", code, exitOK)
