@@ -129,8 +129,8 @@ func (s *Script) expectActive(names []string, by string) (string, error) {
 }
 
 // inactive names the first unit that is not active: a unit is active when it
-// is placed and the machine it is placed on published it active (a global
-// unit: at least one machine published it, each one active).
+// is placed on a machine that is up and published it active (a global unit:
+// at least one machine published it, each one up and publishing it active).
 func (s *Script) inactive(names []string) (string, error) {
 	reg := s.c.backend.Registry
 	placements, err := reg.Placements(s.c.ctx)
@@ -159,6 +159,9 @@ func (s *Script) inactive(names []string) (string, error) {
 			return n + " is not active: it runs nowhere", nil
 		}
 		for _, m := range on[n] {
+			if mm := s.c.byID[m]; mm == nil || !mm.Up() {
+				return fmt.Sprintf("%s is not active: its machine %s is down", n, m), nil
+			}
 			st, ok := published[[2]string{n, m}]
 			if !ok {
 				return fmt.Sprintf("%s is not active: %s published no state", n, m), nil
