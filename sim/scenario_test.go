@@ -81,3 +81,27 @@ func TestExpectations(t *testing.T) {
 		t.Errorf("%d unmet expectations remembered, want 6: %q", got, s.Unmet())
 	}
 }
+
+// TestScriptRefusesWithoutPanic gives every command no, one, two and three
+// arguments of every kind: each is run or refused with an error, never a panic.
+func TestScriptRefusesWithoutPanic(t *testing.T) {
+	args := [][]string{nil, {"m1"}, {"a.service"}, {"m1", "a.service"}, {"m1", "1s"}, {"x=1"}, {"a.service", "m1", "m2"}, {"-1s"}, {"on"}, {"active", "by=-1s"}, {"restarts", "a.service", "max=x"}}
+	names := append(strings.Split(commandNames(), ", "), "")
+	for _, cmd := range names {
+		for _, a := range args {
+			s := NewScript(nil)
+			for _, setup := range []string{"cluster seed=1", "add-machine m1 engine", "submit a.service", "start a.service", "run 1s"} {
+				if _, err := s.Exec(strings.Fields(setup), ""); err != nil {
+					t.Fatalf("%s: %v", setup, err)
+				}
+			}
+			words := append([]string{cmd}, a...)
+			if cmd == "" {
+				words = a
+			}
+			s.Exec(words, "")
+			s.Exec(words, "some input")
+			s.Close()
+		}
+	}
+}

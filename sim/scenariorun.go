@@ -72,7 +72,7 @@ func RunScenario(steps []Step, opts RunOptions, each func(StepResult)) (res Scen
 	}()
 	for _, st := range steps {
 		words, louder := st.Words, false
-		if opts.Verbose && (words[0] == "run" || words[0] == "converge" || (words[0] == "expect" && hasWord(words, "active"))) && !hasWord(words, "verbose") {
+		if opts.Verbose && (words[0] == "run" || words[0] == "converge" || (words[0] == "expect" && len(words) > 1 && words[1] == "active")) && !hasWord(words, "verbose") {
 			words, louder = append(append([]string(nil), words...), "verbose"), true
 		}
 		out, err := s.Exec(words, st.Input)

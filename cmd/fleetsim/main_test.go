@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleet-rebuild/fleet/core"
 	"github.com/fleet-rebuild/fleet/sim"
 )
 
@@ -256,4 +257,23 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(built.bin))
 	}
 	os.Exit(code)
+}
+
+// TestPanicIsAnInternalError: a panic while a file runs is reported with its
+// stack and exit status 4, and the next file still runs.
+func TestPanicIsAnInternalError(t *testing.T) {
+	var out, errOut bytes.Buffer
+	o := &runOptions{streams: streams{out: &out, errOut: &errOut}, backends: map[string]sim.BackendFactory{
+		"etcd": func(core.Clock) (sim.Backend, error) { panic("boom") },
+	}}
+	f := writeScenario(t, "cluster backend=etcd\n----\n")
+	if got := o.runFile(context.Background(), f); got != exitInternal {
+		t.Errorf("status %d, want %d", got, exitInternal)
+	}
+	if !strings.Contains(errOut.String(), "internal error: boom") || !strings.Contains(errOut.String(), "goroutine") {
+		t.Errorf("stderr lacks the panic and its stack:\n%s", errOut.String())
+	}
+	if got := o.runFile(context.Background(), writeScenario(t, "cluster\n----\n")); got != exitOK {
+		t.Errorf("the next file: status %d, want %d\n%s", got, exitOK, errOut.String())
+	}
 }
