@@ -428,9 +428,12 @@ func (s *Script) exec(cmd string, args []string, input string) (string, error) {
 	return s.execFault(cmd, pos)
 }
 
-// execFault runs the commands that act on one machine.
+// execFault runs the commands that act on one machine, which must exist.
 func (s *Script) execFault(cmd string, pos []string) (string, error) {
 	c := s.c
+	if c.byID[pos[0]] == nil {
+		return "", fmt.Errorf("no machine %q", pos[0])
+	}
 	one := func(f func(string) error) (string, error) {
 		return userError(f(pos[0])), nil
 	}

@@ -135,6 +135,8 @@ func TestScenarioMistakesAreRefused(t *testing.T) {
 		{"cluster\n----\n\nadd-machine m1 engin\n----\n", "s.txt:4: add-machine: unexpected word \"engin\""},
 		{head + "check\nstray input\n----\n", "s.txt:7: check: takes no input"},
 		{head + "crash m1 m2\n----\n", "crash: unexpected word \"m2\""},
+		{head + "crash m9\n----\n", "s.txt:7: crash: no machine \"m9\""},
+		{head + "stall-engine m9 5s\n----\n", "stall-engine: no machine \"m9\""},
 		{head + "run 1s verbose=yes\n----\n", "run: unknown option \"verbose=yes\": the command takes no options"},
 		{head + "converge max=1s max=2s\n----\n", "\"max\" is given twice"},
 		{head + "frobnicate\n----\n", "s.txt:7: frobnicate: unknown command"},
