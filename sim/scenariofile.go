@@ -43,6 +43,9 @@ func ParseScenario(file, text string) ([]Step, error) {
 		}
 		steps = append(steps, s)
 	}
+	if len(steps) == 0 {
+		return nil, fmt.Errorf("%s: no command", file)
+	}
 	return steps, nil
 }
 
