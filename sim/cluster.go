@@ -32,6 +32,9 @@ type Config struct {
 	CheckPlacementLimit int
 	// KeepTrace keeps the trace lines in memory (Trace); the hash is always kept.
 	KeepTrace bool
+	// Context, if set, interrupts the runs when it is done: RunUntil then
+	// returns ErrInterrupted.
+	Context context.Context
 }
 
 func (c *Config) defaults() {
@@ -124,6 +127,8 @@ type Cluster struct {
 	// or renewing the lease.
 	beforePass *checkSnapshot
 	ctx        context.Context
+	// interrupt is Config.Context's Done channel (nil: never).
+	interrupt <-chan struct{}
 	// opSeq orders user commands and accepted starts, for the convergence
 	// check of units that ran and ended.
 	opSeq uint64
@@ -160,6 +165,9 @@ func New(cfg Config) (*Cluster, error) {
 		ctx:         context.Background(),
 	}
 	c.trace.keep = cfg.KeepTrace
+	if cfg.Context != nil {
+		c.interrupt = cfg.Context.Done()
+	}
 	b, err := cfg.Backend(c.clock)
 	if err != nil {
 		return nil, fmt.Errorf("sim: start backend: %w", err)

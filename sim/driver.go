@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/fleet-rebuild/fleet/core"
@@ -119,10 +120,18 @@ func (c *Cluster) RunFor(d time.Duration) error {
 	return c.RunUntil(c.clock.Now().Add(d), nil)
 }
 
+// ErrInterrupted is returned by the runs when Config.Context is done.
+var ErrInterrupted = errors.New("sim: run interrupted")
+
 // RunUntil runs events up to time end, or until stop (checked after each event)
-// returns true, or until an invariant fails.
+// returns true, or until an invariant fails, or until Config.Context is done.
 func (c *Cluster) RunUntil(end time.Time, stop func() bool) error {
 	for {
+		select {
+		case <-c.interrupt:
+			return ErrInterrupted
+		default:
+		}
 		c.deliverWakeups()
 		t, ok := c.peekTime()
 		if !ok || t.After(end) {

@@ -81,25 +81,43 @@ func (s *EtcdServer) Close() error {
 	return cerr
 }
 
-// LazyEtcdBackend returns a factory that starts one embedded etcd on its first
-// use and shares it afterwards, and a function that stops it if it was started.
-func LazyEtcdBackend() (BackendFactory, func() error) {
-	var srv *EtcdServer
+// EtcdBackend returns a factory that starts a fresh embedded etcd for each
+// registry it makes, so that no cluster's epochs or trace depend on another's;
+// the backend's Close stops the server and removes its directory. The returned
+// function stops the servers still running (a cluster not closed).
+func EtcdBackend() (BackendFactory, func() error) {
+	var mu sync.Mutex
+	live := map[*EtcdServer]bool{}
 	factory := func(clock core.Clock) (Backend, error) {
-		if srv == nil {
-			s, err := StartEtcd(context.Background())
-			if err != nil {
-				return Backend{}, err
-			}
-			srv = s
+		srv, err := StartEtcd(context.Background())
+		if err != nil {
+			return Backend{}, err
 		}
-		return srv.Backend()(clock)
+		b, err := srv.Backend()(clock)
+		if err != nil {
+			return Backend{}, errors.Join(err, srv.Close())
+		}
+		mu.Lock()
+		live[srv] = true
+		mu.Unlock()
+		closeReg := b.Close
+		b.Close = func() error {
+			mu.Lock()
+			delete(live, srv)
+			mu.Unlock()
+			return errors.Join(closeReg(), srv.Close())
+		}
+		return b, nil
 	}
 	stop := func() error {
-		if srv == nil {
-			return nil
+		mu.Lock()
+		defer mu.Unlock()
+		var errs []error
+		for srv := range live {
+			errs = append(errs, srv.Close())
+			delete(live, srv)
 		}
-		return srv.Close()
+		return errors.Join(errs...)
 	}
 	return factory, stop
 }

@@ -41,6 +41,7 @@ func runFailoverStory(t *testing.T, backend BackendFactory) *Cluster {
 		"cluster seed=11 backend=etcd",
 		"add-machine m1 engine", "add-machine m2 engine", "add-machine m3 region=eu",
 		"run 1s",
+		"submit a.service b.service c.service d.service",
 		"start a.service b.service c.service d.service",
 		"converge",
 		"crash m1",

@@ -1,7 +1,7 @@
 package sim
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -48,19 +48,35 @@ type GenConfig struct {
 	Trace io.Writer
 	// Progress, if set, is called about once per wall second of a long run.
 	Progress func(Progress)
+	// Context, if set, interrupts the run when it is done: the report then
+	// holds what ran until there, Stopped naming the phase.
+	Context context.Context
 }
 
+// Limits of a generated scenario: beyond them it cannot fit in memory (every
+// fault of the duration is drawn up front) or in a sensible time.
+const (
+	MaxGenMachines = 10_000
+	MaxGenUnits    = 1_000_000
+	MaxGenDuration = 24 * time.Hour
+)
+
+// Validate checks every value of the configuration against its accepted range.
+func (g GenConfig) Validate() error { return g.defaults() }
+
 func (g *GenConfig) defaults() error {
-	if g.Machines < 1 {
-		return fmt.Errorf("sim: generate: %d machines, want at least 1", g.Machines)
+	if g.Machines < 1 || g.Machines > MaxGenMachines {
+		return fmt.Errorf("sim: generate: %d machines out of range: want 1 to %d", g.Machines, MaxGenMachines)
 	}
-	if g.Units < 0 {
-		return fmt.Errorf("sim: generate: %d units, want at least 0", g.Units)
+	if g.Units < 0 || g.Units > MaxGenUnits {
+		return fmt.Errorf("sim: generate: %d units out of range: want 0 to %d", g.Units, MaxGenUnits)
 	}
-	if g.Engines == 0 {
-		g.Engines = 3
+	switch {
+	case g.Engines == 0:
+		g.Engines = min(3, g.Machines)
+	case g.Engines < 0 || g.Engines > g.Machines:
+		return fmt.Errorf("sim: generate: %d engines out of range: want 1 to the %d machines", g.Engines, g.Machines)
 	}
-	g.Engines = min(max(g.Engines, 1), g.Machines)
 	if g.Faults == "" {
 		g.Faults = FaultsNone
 	}
@@ -73,8 +89,11 @@ func (g *GenConfig) defaults() error {
 	if g.ConvergeMax == 0 {
 		g.ConvergeMax = 10 * time.Minute
 	}
-	if g.Duration < 0 || g.ConvergeMax < 0 {
-		return errors.New("sim: generate: durations must not be negative")
+	if g.Duration < 0 || g.Duration > MaxGenDuration {
+		return fmt.Errorf("sim: generate: duration %s out of range: want 0 to %s", g.Duration, MaxGenDuration)
+	}
+	if g.ConvergeMax < 0 || g.ConvergeMax > MaxGenDuration {
+		return fmt.Errorf("sim: generate: convergence bound %s out of range: want 0 to %s", g.ConvergeMax, MaxGenDuration)
 	}
 	return nil
 }
@@ -91,7 +110,7 @@ func Generate(cfg GenConfig) (Report, error) {
 	}
 	wall := time.Now()
 	prof := faultProfiles[cfg.Faults]
-	c, err := New(Config{Seed: cfg.Seed, Backend: cfg.Backend, MaxSkew: prof.skew})
+	c, err := New(Config{Seed: cfg.Seed, Backend: cfg.Backend, MaxSkew: prof.skew, Context: cfg.Context})
 	if err != nil {
 		return Report{}, fmt.Errorf("sim: generate: %w", err)
 	}

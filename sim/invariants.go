@@ -52,7 +52,14 @@ type leasing struct {
 	current  core.Fence
 	owner    map[int64]string
 	accepted int
+	// ordinal numbers the epochs granted 1, 2, 3...: the trace shows these,
+	// the same on every backend (each numbers its epochs its own way).
+	ordinal map[int64]int
 }
+
+// epochOrdinal is the number of f's epoch among the epochs granted so far, or
+// 0 for one the checker never saw granted.
+func (l *leasing) epochOrdinal(epoch int64) int { return l.ordinal[epoch] }
 
 // onAcquire checks that epochs only grow and belong to one engine each, and
 // proves fencing: when the epoch changes, a write with the previous fence must be
@@ -72,14 +79,18 @@ func (c *Cluster) onAcquire(f core.Fence) {
 	case f.Epoch > l.current.Epoch:
 		old := l.current
 		l.current = f
+		if l.ordinal == nil {
+			l.ordinal = map[int64]int{}
+		}
+		l.ordinal[f.Epoch] = len(l.ordinal) + 1
 		if old != (core.Fence{}) {
-			c.tracef(f.Engine, "leadership: epoch %d (was %s at %d)", f.Epoch, old.Engine, old.Epoch)
+			c.tracef(f.Engine, "leadership: epoch %d (was %s at %d)", l.ordinal[f.Epoch], old.Engine, l.ordinal[old.Epoch])
 			probe := []core.ScheduleOp{{Kind: core.OpUnplace, Placement: core.Placement{Unit: "fence-probe.service", Machine: "fence-probe"}}}
 			if _, err := c.backend.Registry.ApplySchedule(c.ctx, old, probe); !errors.Is(err, core.ErrStaleFence) {
 				c.violate(InvLeasing, "write with deposed fence %+v returned %v, want ErrStaleFence", old, err)
 			}
 		} else {
-			c.tracef(f.Engine, "leadership: epoch %d", f.Epoch)
+			c.tracef(f.Engine, "leadership: epoch %d", l.ordinal[f.Epoch])
 		}
 	}
 }

@@ -43,6 +43,9 @@ func ParseScenario(file, text string) ([]Step, error) {
 		}
 		steps = append(steps, s)
 	}
+	if len(steps) == 0 {
+		return nil, fmt.Errorf("%s: no command", file)
+	}
 	return steps, nil
 }
 
@@ -75,6 +78,9 @@ func (p *scenarioParser) step() (Step, error) {
 	}
 	var input []string
 	for ; p.i < len(p.lines) && p.lines[p.i] != "----"; p.i++ {
+		if err := p.nearSeparator(); err != nil {
+			return s, err
+		}
 		input = append(input, p.lines[p.i])
 	}
 	if p.i == len(p.lines) {
@@ -87,10 +93,25 @@ func (p *scenarioParser) step() (Step, error) {
 	}
 	var b strings.Builder
 	for ; p.i < len(p.lines) && p.lines[p.i] != ""; p.i++ {
+		if err := p.nearSeparator(); err != nil {
+			return s, err
+		}
+		if strings.TrimSpace(p.lines[p.i]) == "" {
+			return s, fmt.Errorf("%s: a line of only spaces: an output ends at an empty line; remove the spaces", p.pos(p.i))
+		}
 		b.WriteString(p.lines[p.i] + "\n")
 	}
 	s.Want = b.String()
 	return s, nil
+}
+
+// nearSeparator refuses a line that is "----" but for spaces around it: it
+// would silently be taken as input or output, swallowing the commands after it.
+func (p *scenarioParser) nearSeparator() error {
+	if l := p.lines[p.i]; l != "----" && strings.TrimSpace(l) == "----" {
+		return fmt.Errorf("%s: %q: a separator is exactly \"----\", without spaces", p.pos(p.i), l)
+	}
+	return nil
 }
 
 // blockOutput reads an output written between double separators.
@@ -98,6 +119,9 @@ func (p *scenarioParser) blockOutput(s *Step) error {
 	p.i++
 	var b strings.Builder
 	for ; p.i+1 < len(p.lines); p.i++ {
+		if err := p.nearSeparator(); err != nil {
+			return err
+		}
 		if p.lines[p.i] == "----" && p.lines[p.i+1] == "----" {
 			p.i += 2
 			s.Want = b.String()

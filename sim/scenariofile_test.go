@@ -23,7 +23,8 @@ func TestParseScenario(t *testing.T) {
 	if !reflect.DeepEqual(steps, want) {
 		t.Errorf("got  %#v\nwant %#v", steps, want)
 	}
-	for _, bad := range []string{"check\nno separator\n", "\\\n\n----\n", "run 1s\n----\n----\nunclosed\n"} {
+	for _, bad := range []string{"check\nno separator\n", "\\\n\n----\n", "run 1s\n----\n----\nunclosed\n",
+		"check\n---- \n\nrun 1h\n----\n", "check\n----\r\n", "run 1s\n----\n \ncheck\n----\n", "run 1s\n----\n----\nx\n ----\n----\n", "", "# only a comment\n\n"} {
 		if _, err := ParseScenario("bad.txt", bad); err == nil {
 			t.Errorf("ParseScenario(%q) accepted a malformed file", bad)
 		}

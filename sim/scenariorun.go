@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,6 +17,11 @@ type RunOptions struct {
 	Backends map[string]BackendFactory
 	// Progress, if set, is called about once per wall second of a long run.
 	Progress func(Progress)
+	// Backend, if set, is the backend the cluster runs on, whatever its
+	// cluster command names (one of Backends, or memory).
+	Backend string
+	// Context, if set, interrupts the run when it is done.
+	Context context.Context
 }
 
 // StepResult is one step as it ran.
@@ -34,47 +41,65 @@ func (r StepResult) Matches() bool {
 	return r.Got == r.Want
 }
 
-// ScenarioResult is what a scenario file's run left: the broken invariants and
-// the trace hash of its (last) cluster.
+// ScenarioResult is what a scenario file's run left: the broken invariants, the
+// unmet expectations and the trace hash of its cluster.
 type ScenarioResult struct {
 	Violations []Violation
+	Unmet      []string // the expectations not met, one line each
 	TraceHash  string
 	Mismatches int // steps whose output differed from the expected one
+	Steps      int // the steps that ran
 	// Report is the report of the (last) cluster, its Source left empty.
 	Report Report
 }
 
 // RunScenario runs steps on a fresh script, handing each result to each as it
-// completes. It stops at the first malformed command, with an error naming it.
-func RunScenario(steps []Step, opts RunOptions, each func(StepResult)) (ScenarioResult, error) {
+// completes. It stops at the first malformed command, with an error naming it,
+// or when opts.Context is done (an error wrapping ErrInterrupted, the step that
+// was running handed to each with its output so far); the result then holds
+// what ran until there.
+func RunScenario(steps []Step, opts RunOptions, each func(StepResult)) (res ScenarioResult, err error) {
 	s := NewScript(opts.Backends)
-	defer s.Close()
-	var res ScenarioResult
+	s.backend = opts.Backend
+	if opts.Context != nil {
+		s.ctx = opts.Context
+	}
+	defer func() {
+		if c := s.Cluster(); c != nil {
+			res.Violations = append([]Violation(nil), c.Violations()...)
+			res.TraceHash = c.TraceHash()
+			res.Report = ScenarioReport(c)
+		}
+		res.Unmet = s.Unmet()
+		if cerr := s.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close the cluster: %w", cerr)
+		}
+	}()
 	for _, st := range steps {
 		words, louder := st.Words, false
-		if opts.Verbose && (words[0] == "run" || words[0] == "converge") && !hasWord(words, "verbose") {
+		if opts.Verbose && (words[0] == "run" || words[0] == "converge" || (words[0] == "expect" && len(words) > 1 && words[1] == "active")) && !hasWord(words, "verbose") {
 			words, louder = append(append([]string(nil), words...), "verbose"), true
 		}
 		out, err := s.Exec(words, st.Input)
 		if c := s.Cluster(); c != nil && opts.Progress != nil {
 			c.OnProgress(opts.Progress)
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrInterrupted) {
 			return res, fmt.Errorf("%s: %w", st.Pos, err)
 		}
 		if out != "" && !strings.HasSuffix(out, "\n") {
 			out += "\n"
 		}
 		r := StepResult{Step: st, Got: out, Louder: louder}
+		res.Steps++
+		if err != nil {
+			each(r)
+			return res, fmt.Errorf("%s: %w", st.Pos, err)
+		}
 		if !r.Matches() {
 			res.Mismatches++
 		}
 		each(r)
-	}
-	if c := s.Cluster(); c != nil {
-		res.Violations = append([]Violation(nil), c.Violations()...)
-		res.TraceHash = c.TraceHash()
-		res.Report = ScenarioReport(c)
 	}
 	return res, nil
 }
@@ -91,9 +116,9 @@ func ScenarioSeed(steps []Step) (uint64, error) {
 		if !ok {
 			return 0, nil
 		}
-		n, err := strconv.ParseUint(v, 10, 64)
+		n, err := parseSeed(v)
 		if err != nil {
-			return 0, fmt.Errorf("%s: seed %q: %w", st.Pos, v, err)
+			return 0, fmt.Errorf("%s: cluster: %w", st.Pos, err)
 		}
 		return n, nil
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -111,6 +112,11 @@ func (v *view) ApplySchedule(ctx context.Context, fence core.Fence, ops []core.S
 	skipped, err := v.base.ApplySchedule(ctx, fence, ops)
 	v.c.wakeDirty = true
 	v.c.onWrite(fence, err)
+	if errors.Is(err, core.ErrStaleFence) {
+		// Each backend words this its own way, with its own epoch numbers;
+		// the trace says it the same way on all.
+		err = fmt.Errorf("registry: ApplySchedule: fence %s/%d: %w", fence.Engine, v.c.leasing.epochOrdinal(fence.Epoch), core.ErrStaleFence)
+	}
 	return skipped, err
 }
 

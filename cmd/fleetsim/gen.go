@@ -2,14 +2,16 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/fleet-rebuild/fleet/sim"
 	"github.com/spf13/cobra"
+
+	"github.com/fleet-rebuild/fleet/sim"
 )
 
 // genOptions are the options of `fleetsim gen`.
@@ -36,30 +38,49 @@ func newGenCmd(s streams) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.seedSet = cmd.Flags().Changed("seed")
-			return o.run()
+			if !cmd.Flags().Changed("engines") {
+				o.cfg.Engines = 0 // the default: 3, or every machine if fewer
+			}
+			return o.run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.cfg.Machines, "machines", 10, "machines in the cluster")
-	f.IntVar(&o.cfg.Engines, "engines", 3, "machines that also run an engine")
-	f.IntVar(&o.cfg.Units, "units", 100, "units to submit and start")
-	f.Uint64Var(&o.cfg.Seed, "seed", 0, "seed of every random choice (default: drawn at random)")
+	f.IntVar(&o.cfg.Machines, "machines", 10, fmt.Sprintf("machines in the cluster (1 to %d)", sim.MaxGenMachines))
+	f.IntVar(&o.cfg.Engines, "engines", 3, "machines that also run an engine (1 to --machines)")
+	f.IntVar(&o.cfg.Units, "units", 100, fmt.Sprintf("units to submit and start (0 to %d)", sim.MaxGenUnits))
+	f.Uint64Var(&o.cfg.Seed, "seed", 0, "seed of every random choice, 0 to 2^64-1 (default: drawn at random)")
 	f.StringVar(&o.cfg.Faults, "faults", sim.FaultsLight, "fault level: none, light or heavy")
-	f.DurationVar(&o.cfg.Duration, "duration", 5*time.Minute, "virtual time of the fault phase")
+	f.DurationVar(&o.cfg.Duration, "duration", 5*time.Minute, fmt.Sprintf("virtual time of the fault phase (up to %s)", sim.MaxGenDuration))
 	f.StringVar(&o.trace, "trace", "", "write the whole trace to this file")
 	f.StringVar(&o.backend, "backend", "memory", "registry backend: memory, or etcd (embedded)")
 	o.extras.add(f)
 	return cmd
 }
 
-func (o *genOptions) run() (err error) {
+func (o *genOptions) run(ctx context.Context) (err error) {
+	if err := o.cfg.Validate(); err != nil {
+		return withStatus(exitUsage, err)
+	}
 	if err := o.extras.prepare(o.streams, &o.cfg); err != nil {
-		return err
+		return withStatus(exitUsage, err)
+	}
+	switch o.backend {
+	case "memory":
+	case "etcd":
+		factory, stop := sim.EtcdBackend()
+		defer func() {
+			if serr := stop(); serr != nil && err == nil {
+				err = withStatus(exitInternal, fmt.Errorf("stop etcd: %w", serr))
+			}
+		}()
+		o.cfg.Backend = factory
+	default:
+		return withStatus(exitUsage, fmt.Errorf("--backend %q: want memory or etcd", o.backend))
 	}
 	if !o.seedSet {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return fmt.Errorf("draw a seed: %w", err)
+			return withStatus(exitInternal, fmt.Errorf("draw a seed: %w", err))
 		}
 		o.cfg.Seed = binary.LittleEndian.Uint64(b[:])
 	}
@@ -68,41 +89,32 @@ func (o *genOptions) run() (err error) {
 	if o.trace != "" {
 		f, err := os.Create(o.trace)
 		if err != nil {
-			return fmt.Errorf("trace: %w", err)
+			return withStatus(exitUsage, fmt.Errorf("--trace: %w", err))
 		}
 		w := bufio.NewWriter(f)
 		defer func() {
 			if ferr := w.Flush(); ferr != nil && err == nil {
-				err = fmt.Errorf("trace: %w", ferr)
+				err = withStatus(exitInternal, fmt.Errorf("--trace: %w", ferr))
 			}
 			if cerr := f.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("trace: %w", cerr)
+				err = withStatus(exitInternal, fmt.Errorf("--trace: %w", cerr))
 			}
 		}()
 		o.cfg.Trace = w
 	}
-	switch o.backend {
-	case "memory":
-	case "etcd":
-		factory, stop := sim.LazyEtcdBackend()
-		defer func() {
-			if serr := stop(); serr != nil && err == nil {
-				err = fmt.Errorf("stop etcd: %w", serr)
-			}
-		}()
-		o.cfg.Backend = factory
-	default:
-		return fmt.Errorf("--backend %q: want memory or etcd", o.backend)
-	}
+	o.cfg.Context = ctx
 	rep, err := sim.Generate(o.cfg)
 	if err != nil {
-		return err
+		return withStatus(exitInternal, err)
 	}
 	if err := o.extras.finish(o.streams, rep, o.cfg.Backend); err != nil {
-		return err
+		return withStatus(exitUsage, err)
 	}
-	if !rep.OK() || rep.Stopped != "" {
-		return fmt.Errorf("seed %d: %w", rep.Seed, errFailed)
+	switch {
+	case ctx.Err() != nil:
+		return withStatus(exitInterrupted, fmt.Errorf("seed %d: interrupted during %s: the report above is of the run so far", rep.Seed, rep.Stopped))
+	case !rep.OK() || rep.Stopped != "":
+		return withStatus(exitInvariant, fmt.Errorf("seed %d: an invariant broke", rep.Seed))
 	}
 	return nil
 }

@@ -207,9 +207,9 @@ func (e *runExtras) begin(s streams, files int) (streams, error) {
 	return s, nil
 }
 
-// file reports one scenario file's run: as comments after its transcript, as
-// JSON, and as an HTML page.
-func (e *runExtras) file(file string, steps int, check bool, res sim.ScenarioResult) error {
+// file reports one scenario file's run: as comments after its transcript on
+// out, as JSON, and as an HTML page.
+func (e *runExtras) file(out io.Writer, file string, steps int, check bool, res sim.ScenarioResult) error {
 	if e.done != nil {
 		e.done()
 	}
@@ -223,7 +223,7 @@ func (e *runExtras) file(file string, steps int, check bool, res sim.ScenarioRes
 		e.files = append(e.files, f)
 	} else {
 		text := strings.TrimSuffix(rep.String(), "\n")
-		fmt.Fprintf(e.out, "# %s\n", strings.ReplaceAll(text, "\n", "\n# "))
+		fmt.Fprintf(out, "# %s\n", strings.ReplaceAll(text, "\n", "\n# "))
 	}
 	return e.writeHTML(rep)
 }

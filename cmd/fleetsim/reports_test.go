@@ -64,11 +64,11 @@ func TestEmitScenarioReplaysTheRun(t *testing.T) {
 }
 
 func TestRunJSONAndHTML(t *testing.T) {
-	f := writeScenario(t, "cluster seed=4\n----\n\nadd-machine m1 engine\n----\n\nadd-machine m2\n----\n\nrun 1s\n----\n\nstart a.service b.service\n----\n\nconverge\n----\n\ncrash m2\n----\n\nrun 40s\n----\n")
+	f := writeScenario(t, "cluster seed=4\n----\n\nadd-machine m1 engine\n----\n\nadd-machine m2\n----\n\nrun 1s\n----\n\nsubmit a.service b.service\n----\n\nstart a.service b.service\n----\n\nconverge\n----\n\ncrash m2\n----\n\nrun 40s\n----\n")
 	page := filepath.Join(t.TempDir(), "run.html")
 	code, out, errOut := fleetsim(t, "run", "--check", "--output", "json", "--html", page, f)
-	if code != exitFailed {
-		t.Fatalf("exit %d, want %d (outputs differ)\n%s", code, exitFailed, errOut)
+	if code != exitExpectation {
+		t.Fatalf("exit %d, want %d (outputs differ)\n%s", code, exitExpectation, errOut)
 	}
 	var got runJSON
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
@@ -114,7 +114,7 @@ func TestShrinkCommand(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("cluster seed=1\n----\n\nadd-machine m1 engine\n----\n\nadd-machine m2\n----\n\nrun 1s\n----\n\n")
 	for _, u := range []string{"a", "b", "c", "d", "e", "f"} {
-		b.WriteString("start " + u + ".service\n----\n\n")
+		b.WriteString("submit " + u + ".service\n----\n\nstart " + u + ".service\n----\n\n")
 	}
 	b.WriteString("crash-unit m2 a.service\n----\n\nconverge max=50ms\n----\n\ncheck\n----\n")
 	f := writeScenario(t, b.String())
@@ -130,7 +130,7 @@ func TestShrinkCommand(t *testing.T) {
 	if n := strings.Count(string(data), "\nstart "); n != 1 || strings.Contains(string(data), "crash-unit") {
 		t.Errorf("shrunk scenario keeps %d starts:\n%s", n, data)
 	}
-	if code, _, _ := fleetsim(t, "run", small); code != exitFailed {
+	if code, _, _ := fleetsim(t, "run", small); code != exitInvariant {
 		t.Errorf("the shrunk scenario does not fail: exit %d\n%s", code, data)
 	}
 	ok := writeScenario(t, "cluster seed=1\n----\n\nadd-machine m1 engine\n----\n")

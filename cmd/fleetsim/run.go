@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
-	"github.com/fleet-rebuild/fleet/sim"
 	"github.com/spf13/cobra"
+
+	"github.com/fleet-rebuild/fleet/sim"
 )
 
 // runOptions are the options of `fleetsim run`.
@@ -17,6 +21,7 @@ type runOptions struct {
 	verbose  bool
 	seed     uint64
 	seedSet  bool
+	backend  string
 	backends map[string]sim.BackendFactory
 	extras   runExtras
 }
@@ -26,97 +31,135 @@ func newRunCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run FILE...",
 		Short: "Run scenario files, printing each command and its output",
-		Long: "run executes scenario files (the datadriven format of sim/testdata/scenarios:\n" +
-			"a command, optional input, \"----\", expected output, blank line) and prints\n" +
-			"each command with its output, in the same format. With --check each output\n" +
-			"must equal the expected one.",
+		Long: "run executes scenario files (a command, optional input, \"----\", expected\n" +
+			"output, blank line) and prints each command with its output, in the same\n" +
+			"format. With --check each output must equal the expected one. Each file runs\n" +
+			"on a cluster (and registry) of its own. The language is described in\n" +
+			"docs/scenarios.md; its commands:\n\n" + indent(sim.ScenarioCommands) + "\n\n" + exitStatusHelp,
 		Example: "  fleetsim run --check examples/scenarios/failover.txt\n" +
-			"  (a scenario's `cluster backend=etcd` runs it on an embedded etcd)",
+			"  fleetsim run --check --backend etcd examples/scenarios/*.txt",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
 			o.seedSet = cmd.Flags().Changed("seed")
-			return o.run()
+			return o.run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.check, "check", false, "fail when an output differs from the expected one")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the agents' lines (tasks, presence expiry)")
-	f.Uint64Var(&o.seed, "seed", 0, "replace the seed of the scenarios' cluster commands")
+	f.Uint64Var(&o.seed, "seed", 0, "replace the seed of the scenarios' cluster commands (0 to 2^64-1)")
+	f.StringVar(&o.backend, "backend", "", "run every scenario on this registry backend, whatever its cluster command says: memory, or etcd (embedded)")
 	o.extras.add(f)
 	return cmd
 }
 
-func (o *runOptions) run() (err error) {
+func indent(text string) string { return "  " + strings.ReplaceAll(text, "\n", "\n  ") }
+
+func (o *runOptions) run(ctx context.Context) (err error) {
 	if o.streams, err = o.extras.begin(o.streams, len(o.files)); err != nil {
-		return err
+		return withStatus(exitUsage, err)
 	}
-	etcdBackend, stopEtcd := sim.LazyEtcdBackend()
+	etcdBackend, stopEtcd := sim.EtcdBackend()
 	defer func() {
 		if serr := stopEtcd(); serr != nil && err == nil {
-			err = fmt.Errorf("stop etcd: %w", serr)
+			err = withStatus(exitInternal, fmt.Errorf("stop etcd: %w", serr))
 		}
 	}()
 	o.backends = map[string]sim.BackendFactory{"etcd": etcdBackend}
-	failed := 0
+	if o.backend != "" && o.backend != "memory" && o.backends[o.backend] == nil {
+		return withStatus(exitUsage, fmt.Errorf("--backend %q: want memory or etcd", o.backend))
+	}
+	status, failed := exitOK, 0
 	for _, file := range o.files {
-		ok, err := o.runFile(file)
-		if err != nil {
-			return err
-		}
-		if !ok {
+		s := o.runFile(ctx, file)
+		status = worse(status, s)
+		if s != exitOK {
 			failed++
+		}
+		if s == exitInterrupted {
+			break
 		}
 	}
 	if err := o.extras.end(); err != nil {
-		return err
+		return withStatus(exitInternal, err)
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d scenario files: %w", failed, len(o.files), errFailed)
+	if status != exitOK {
+		return withStatus(status, fmt.Errorf("%d of %d scenario files failed", failed, len(o.files)))
 	}
 	return nil
 }
 
-// runFile runs one scenario file and reports whether it passed: invariants held
-// and, with --check, every output as expected.
-func (o *runOptions) runFile(file string) (bool, error) {
+// maxScenarioSize bounds the size of a scenario file.
+const maxScenarioSize = 64 << 20
+
+// runFile runs one scenario file and returns its exit status. It reports its
+// own errors, and turns a panic into exitInternal.
+func (o *runOptions) runFile(ctx context.Context, file string) (status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(o.errOut, "%s: internal error: %v\n%s", file, r, debug.Stack())
+			status = exitInternal
+		}
+	}()
+	fail := func(status int, err error) int {
+		fmt.Fprintf(o.errOut, "fleetsim: %v\n", err)
+		return status
+	}
+	if st, err := os.Stat(file); err != nil {
+		return fail(exitUsage, fmt.Errorf("read scenario: %w", err))
+	} else if st.Size() > maxScenarioSize {
+		return fail(exitUsage, fmt.Errorf("read scenario: %s: %d bytes, want at most %d", file, st.Size(), maxScenarioSize))
+	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return false, fmt.Errorf("read scenario: %w", err)
+		return fail(exitUsage, fmt.Errorf("read scenario: %w", err))
 	}
 	steps, err := sim.ParseScenario(file, string(data))
 	if err != nil {
-		return false, fmt.Errorf("parse scenario: %w", err)
+		return fail(exitUsage, err)
 	}
 	if o.seedSet {
 		steps = sim.WithSeed(steps, o.seed)
 	}
 	seed, err := sim.ScenarioSeed(steps)
 	if err != nil {
-		return false, err
+		return fail(exitUsage, err)
 	}
 	fmt.Fprintf(o.out, "# seed %d: %s\n", seed, file)
-	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose, Backends: o.backends, Progress: o.extras.progress}, o.printStep)
-	if err != nil {
-		return false, fmt.Errorf("run scenario: %w", err)
-	}
-	ok := len(res.Violations) == 0 && (!o.check || res.Mismatches == 0)
+	res, err := sim.RunScenario(steps, sim.RunOptions{Verbose: o.verbose, Backends: o.backends, Backend: o.backend, Context: ctx, Progress: o.extras.progress}, o.printStep)
+	status = exitOK
 	verdict := "ok"
-	if !ok {
-		verdict = "FAILED"
+	switch {
+	case errors.Is(err, sim.ErrInterrupted):
+		status, verdict = exitInterrupted, "interrupted"
+	case errors.Is(err, sim.ErrBackendFailed):
+		return fail(exitInternal, err)
+	case err != nil:
+		return fail(exitUsage, err)
+	case len(res.Violations) > 0:
+		status, verdict = exitInvariant, "FAILED"
+	case len(res.Unmet) > 0 || (o.check && res.Mismatches > 0):
+		status, verdict = exitExpectation, "FAILED"
 	}
-	fmt.Fprintf(o.out, "# %s: %s: %d steps, %d invariants broken", file, verdict, len(steps), len(res.Violations))
+	fmt.Fprintf(o.out, "# %s: %s: %d of %d steps, %d invariants broken, %d expectations not met", file, verdict, res.Steps, len(steps), len(res.Violations), len(res.Unmet))
 	if o.check {
 		fmt.Fprintf(o.out, ", %d outputs differ", res.Mismatches)
 	}
 	fmt.Fprintf(o.out, "; trace sha256 %s\n", res.TraceHash)
-	if err := o.extras.file(file, len(steps), o.check, res); err != nil {
-		return false, err
+	if err := o.extras.file(o.out, file, len(steps), o.check, res); err != nil {
+		return fail(exitUsage, err)
 	}
 	for _, v := range res.Violations {
 		fmt.Fprintf(o.errOut, "%s: seed %d: %v\n", file, seed, v)
 	}
-	return ok, nil
+	for _, u := range res.Unmet {
+		fmt.Fprintf(o.errOut, "%s: seed %d: %s\n", file, seed, u)
+	}
+	if status == exitInterrupted {
+		fmt.Fprintf(o.errOut, "fleetsim: %v: the report above is of the run so far\n", err)
+	}
+	return status
 }
 
 // printStep prints a step as a scenario file would hold it, its actual output as

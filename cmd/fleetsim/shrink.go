@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,9 +33,9 @@ func newShrinkCmd(s streams) *cobra.Command {
 			"good input.",
 		Example: "  fleetsim gen --seed 7 --faults heavy --emit-scenario run.txt\n  fleetsim shrink run.txt -o small.txt",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			o.file = args[0]
-			return o.run()
+			return o.run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
@@ -42,7 +44,7 @@ func newShrinkCmd(s streams) *cobra.Command {
 	return cmd
 }
 
-func (o *shrinkOptions) run() (err error) {
+func (o *shrinkOptions) run(ctx context.Context) (err error) {
 	if o.budget < 1 {
 		return fmt.Errorf("--budget %d: want at least 1", o.budget)
 	}
@@ -54,15 +56,20 @@ func (o *shrinkOptions) run() (err error) {
 	if err != nil {
 		return fmt.Errorf("parse scenario: %w", err)
 	}
-	etcd, stop := sim.LazyEtcdBackend()
+	etcd, stop := sim.EtcdBackend()
 	defer func() {
 		if serr := stop(); serr != nil && err == nil {
-			err = fmt.Errorf("stop etcd: %w", serr)
+			err = withStatus(exitInternal, fmt.Errorf("stop etcd: %w", serr))
 		}
 	}()
-	opts := sim.RunOptions{Backends: map[string]sim.BackendFactory{"etcd": etcd}}
+	opts := sim.RunOptions{Backends: map[string]sim.BackendFactory{"etcd": etcd}, Context: ctx}
 	res, err := sim.RunScenario(steps, opts, func(sim.StepResult) {})
-	if err != nil {
+	switch {
+	case errors.Is(err, sim.ErrInterrupted):
+		return withStatus(exitInterrupted, err)
+	case errors.Is(err, sim.ErrBackendFailed):
+		return withStatus(exitInternal, err)
+	case err != nil:
 		return fmt.Errorf("run scenario: %w", err)
 	}
 	if len(res.Violations) == 0 {
