@@ -23,6 +23,7 @@ func TestValidateName(t *testing.T) {
 		"a/b.service":                         "not allowed",
 		"../x.service":                        "not allowed",
 		"a\x00b.service":                      "not allowed",
+		".service":                            "nothing before its unit type suffix",
 		strings.Repeat("a", 300) + ".service": "longer than 255 bytes",
 	}
 	for n, want := range invalid {

@@ -21,12 +21,27 @@ func (c *Cluster) Submit(name string, contents []byte) error {
 	if err := c.clientWrite(create, applied); err != nil {
 		return fmt.Errorf("sim: submit %s: %w", name, err)
 	}
-	n, _ := core.ParseUnitName(name)
 	c.replacing = nil
-	c.units[name] = &SchedUnitRecord{SchedUnit: core.SchedUnit{Unit: s.Unit, Req: s.Requirements.ForUnit(n)}, Contents: s.File.Bytes()}
+	c.units[name] = c.checkerRecord(s, contents)
 	c.tracef("client", "submit %s (%s)", name, s.Unit.Hash.Short())
 	c.userChange()
 	return nil
+}
+
+// checkerRecord is what the checker remembers of submitted unit s: its
+// requirements as the checker reads them from contents (readXFleet), not as
+// core does. Where the two readings differ, an invariant is broken.
+func (c *Cluster) checkerRecord(s core.Submission, contents []byte) *SchedUnitRecord {
+	name := s.Unit.Name
+	mine, err := readXFleet(name, contents)
+	if err != nil {
+		c.violate(InvReading, "%s: core accepted it, but the checker cannot read it: %v", name, err)
+	}
+	n, _ := core.ParseUnitName(name)
+	c.checkReading(name, mine, s.Requirements.ForUnit(n), s.Unit.Global)
+	u := s.Unit
+	u.Global = mine.Global
+	return &SchedUnitRecord{SchedUnit: core.SchedUnit{Unit: u, Req: mine}, Contents: s.File.Bytes()}
 }
 
 // Command applies a desired-state command (load, start, stop, unload, destroy) to

@@ -28,6 +28,8 @@ const (
 	InvFailover    = "failover"
 	InvConvergence = "convergence"
 	InvNothingLost = "nothing-lost"
+	// InvReading: the checker reads every unit's [X-Fleet] as core does.
+	InvReading = "x-fleet-reading"
 )
 
 func (c *Cluster) violate(inv, format string, args ...any) {

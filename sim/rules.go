@@ -9,6 +9,8 @@ import (
 // The checker's own reading of fleet's placement rules (fleet-compat.md §4),
 // written from the spec, not from core, so that a bug in core's rule
 // functions shows as a disagreement. Each is a direct loop over the values.
+// They judge requirements as the checker reads them (readXFleet), never as
+// core's parser and specifier expansion do.
 
 // idMatches reports whether a MachineID requirement names machine id: the
 // full ID, or its first 8 characters.

@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -43,7 +44,9 @@ func (d unitDir) file(name string) (string, error) {
 }
 
 // write replaces name's file atomically: a temporary file in the same directory
-// (whose name is never a valid unit name), then a rename.
+// (whose name is never a valid unit name, and which is created, never opened
+// through a link), then a rename, which replaces whatever entry has the name
+// without following it. The file is mode 0644 whatever the umask.
 func (d unitDir) write(name string, data []byte) error {
 	p, err := d.file(name)
 	if err != nil {
@@ -56,9 +59,10 @@ func (d unitDir) write(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	merr := tmp.Chmod(0o644)
 	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
+	if err := errors.Join(merr, werr, cerr); err != nil {
 		return errors.Join(err, os.Remove(tmp.Name()))
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
@@ -136,13 +140,25 @@ func (d unitDir) list() ([]unitFile, error) {
 	return out, nil
 }
 
-// readNoFollow reads a file, refusing to follow a symbolic link put in its place.
+// readNoFollow reads a regular file. It refuses to follow a symbolic link put
+// in its place, and anything else that is not a regular file (a FIFO would
+// block the open, a directory the read).
 func readNoFollow(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link, which fleet does not follow", path)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
 	return io.ReadAll(f)
 }
 

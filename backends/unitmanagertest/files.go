@@ -180,25 +180,37 @@ func testBadSetting(t *testing.T, inst Instance) {
 }
 
 // testInvalidNames checks that names which could escape fleet's directory or
-// confuse systemd are refused and that nothing is written for them.
+// confuse systemd are refused by every call, with an error that names the
+// name and says why, and that nothing is written for them.
 func testInvalidNames(t *testing.T, inst Instance) {
 	const valid = "fleet-conformance-valid.service"
 	install(t, inst, valid, sleeper)
-	bad := []string{
-		"",
-		"..",
-		"../escape.service",
-		"a/b.service",
-		"/abs.service",
-		"nul\x00byte.service",
-		"no-suffix",
+	bad := map[string]string{ // name → what its error must say
+		"":                                    "empty",
+		".":                                   "ends in '.'",
+		"..":                                  "ends in '.'",
+		".service":                            "nothing before its unit type suffix",
+		"../escape.service":                   `'/'`,
+		"x/../escape.service":                 `'/'`,
+		"a/b.service":                         `'/'`,
+		"/abs.service":                        `'/'`,
+		"nul\x00byte.service":                 `'\x00'`,
+		"new\nline.service":                   `'\n'`,
+		"no-suffix":                           "no unit type suffix",
+		strings.Repeat("a", 300) + ".service": "longer than",
 	}
-	for _, name := range bad {
-		if err := inst.Manager.WriteUnit(t.Context(), name, sleeper); err == nil {
-			t.Errorf("WriteUnit(%q) succeeded, want an error", name)
-		}
-		if err := inst.Manager.RemoveUnit(t.Context(), name); err == nil {
-			t.Errorf("RemoveUnit(%q) succeeded, want an error", name)
+	ctx := t.Context()
+	for name, why := range bad {
+		for op, err := range map[string]error{
+			"WriteUnit":  inst.Manager.WriteUnit(ctx, name, sleeper),
+			"RemoveUnit": inst.Manager.RemoveUnit(ctx, name),
+			"Start":      inst.Manager.Start(ctx, name),
+			"Stop":       inst.Manager.Stop(ctx, name),
+		} {
+			var ne *core.NameError
+			if !errors.As(err, &ne) || ne.Name != name || !strings.Contains(err.Error(), strconv.Quote(name)) || !strings.Contains(err.Error(), why) {
+				t.Errorf("%s(%q) = %v; want a *core.NameError that names the name and says %q", op, name, err, why)
+			}
 		}
 	}
 	list := units(t, inst)
