@@ -28,6 +28,9 @@ add-machine m3
 run 1s
 ----
 
+submit a.service b.service c.service
+----
+
 submit nowhere.service
 [Service]
 ExecStart=/bin/sleep infinity
