@@ -33,7 +33,8 @@ func contains(list []string, s string) bool {
 
 // ValidateName checks a unit name against fleet's rules: at most 255 bytes, a known
 // unit type as suffix, only [A-Za-z0-9:_.\@-] before the suffix, no leading '@',
-// and a template-capable type when the name contains '@'.
+// a name before the suffix, and a template-capable type when the name
+// contains '@'.
 func ValidateName(name string) error {
 	switch {
 	case name == "":
@@ -49,6 +50,9 @@ func ValidateName(name string) error {
 	}
 	dot := strings.LastIndex(name, ".")
 	base, suffix := name[:dot], name[dot+1:]
+	if base == "" {
+		return &NameError{Name: name, Reason: "name has nothing before the unit type suffix"}
+	}
 	if !IsUnitType(suffix) {
 		return &NameError{Name: name, Reason: fmt.Sprintf("unknown unit type %q (known: %s)", suffix, strings.Join(UnitTypes, ", "))}
 	}

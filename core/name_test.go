@@ -18,6 +18,7 @@ func TestValidateName(t *testing.T) {
 		"foo":                                 "no unit type suffix",
 		"foo.":                                "ends in '.'",
 		"@foo.service":                        "starts with '@'",
+		".service":                            "nothing before the unit type suffix",
 		"foo.bogus":                           "unknown unit type",
 		"foo@bar.mount":                       "cannot be a template",
 		"a/b.service":                         "not allowed",

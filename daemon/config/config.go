@@ -101,8 +101,10 @@ const (
 	MaxEngineInterval = time.Hour
 	MaxRequestTimeout = time.Minute
 	MaxTokenLimit     = 10000
-	maxMetadataKeys   = 64
-	maxMetadataBytes  = 4096
+	// maxMetadataKeys is the most keys the metadata option may set.
+	maxMetadataKeys = 64
+	// maxMetadataBytes is the longest value of the metadata option.
+	maxMetadataBytes = 4096
 )
 
 // EngineLeaseTTL is the engine's leadership TTL: five reconcile intervals, as
