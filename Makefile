@@ -19,6 +19,22 @@ lint:
 	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
 
+# Fuzzing (docs/fuzzing.md): each target for FUZZTIME, one at a time (go test
+# -fuzz takes one package and one target). FUZZFLAGS go to every run, such as
+# -parallel 1 on a shared machine.
+.PHONY: fuzz
+FUZZTIME ?= 60s
+FUZZFLAGS ?=
+FUZZ_TARGETS = core:FuzzParseUnitFile core:FuzzRequirements core:FuzzUnitName \
+	daemon/config:FuzzLoad api:FuzzHandler sim:FuzzScenario
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$name in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS); \
+	done
+
 # The main job until fleetd exists: a simulated cluster running an example scenario.
 sim:
 	$(GO) run ./cmd/fleetsim run --check examples/scenarios/failover.txt
