@@ -9,7 +9,8 @@ import (
 // FuzzUnitName checks unit names and template expansion: an accepted name
 // stays within MaxUnitNameLength, holds no '/' and no NUL, and its parts put
 // back together give the name; an instance built from an accepted template
-// is either a valid instance of that template or refused with a NameError;
+// is either a valid instance of that template (the template itself for an
+// empty instance) or refused with a NameError;
 // specifier expansion never panics and replaces every %n %N %p %i.
 func FuzzUnitName(f *testing.F) {
 	for _, s := range [][3]string{
@@ -51,6 +52,12 @@ func FuzzUnitName(f *testing.F) {
 			return
 		}
 		checkValidName(t, inst)
+		if instance == "" {
+			if !inst.IsTemplate() || inst.Full != un.Full {
+				t.Fatalf("%q with an empty instance is %q, not the template", un.Full, inst.Full)
+			}
+			return
+		}
 		if !inst.IsInstance() || inst.Template() != un.Full || inst.Instance != instance {
 			t.Fatalf("instance %q of %q: IsInstance %v, Template %q, Instance %q", inst.Full, un.Full, inst.IsInstance(), inst.Template(), inst.Instance)
 		}
