@@ -16,6 +16,11 @@ const (
 	MaxUnitFileSize = 256 << 10
 	// MaxUnitLineLength is the longest line the systemd unit parser accepts.
 	MaxUnitLineLength = 2048
+	// MaxUnitOptions is the most Name=Value options one unit file may hold.
+	MaxUnitOptions = 4096
+	// MaxUnitSections is the most distinct [Section] names one unit file may
+	// hold.
+	MaxUnitSections = 64
 )
 
 // Hash identifies unit contents: the hex SHA-1 of the canonical serialization.
@@ -104,6 +109,7 @@ func normalize(data []byte) []byte {
 func prescan(name string, data []byte) error {
 	lines := strings.Split(string(data), "\n")
 	inSection, continues := false, false
+	sections, options := map[string]bool{}, 0
 	for i, line := range lines {
 		n := i + 1
 		bad := func(format string, args ...any) error {
@@ -137,12 +143,18 @@ func prescan(name string, data []byte) error {
 				if len(t) < 3 || strings.IndexByte(t, ']') != len(t)-1 {
 					return bad("malformed section header %q", t)
 				}
+				if sections[t] = true; len(sections) > MaxUnitSections {
+					return bad("more than %d sections (MaxUnitSections)", MaxUnitSections)
+				}
 				inSection = true
 				continue
 			case !inSection:
 				return bad("option %q comes before any [Section]", t)
 			case !strings.Contains(t, "="):
 				return bad("line %q is not Name=Value", t)
+			}
+			if options++; options > MaxUnitOptions {
+				return bad("more than %d options (MaxUnitOptions)", MaxUnitOptions)
 			}
 		}
 		// An option's line, or a line continuing its value: the value goes on

@@ -111,9 +111,12 @@ const (
 	MaxEngineInterval = time.Hour
 	MaxRequestTimeout = time.Minute
 	MaxTokenLimit     = 10000
-	maxMetadataKeys   = 64
-	maxMetadataBytes  = 4096
-	maxAccessEntries  = 1024
+	// maxMetadataKeys is the most keys the metadata option may set.
+	maxMetadataKeys = 64
+	// maxMetadataBytes is the longest value of the metadata option.
+	maxMetadataBytes = 4096
+	// maxAccessEntries is the most entries an api_*_admin or api_*_read option may list.
+	maxAccessEntries = 1024
 )
 
 // EngineLeaseTTL is the engine's leadership TTL: five reconcile intervals, as

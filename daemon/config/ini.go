@@ -3,13 +3,16 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 )
 
 // Limits on a configuration file, so that a hostile or broken file costs little.
 const (
+	// maxFileBytes is the largest configuration file read.
 	maxFileBytes = 1 << 20
+	// maxLineBytes is the longest line of a configuration file.
 	maxLineBytes = 64 << 10
 )
 
@@ -27,7 +30,7 @@ type entry struct {
 // file and line.
 func parseINI(file string, data []byte) ([]entry, error) {
 	if len(data) > maxFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", file, maxFileBytes)
+		return nil, fmt.Errorf("%s: larger than the limit of %d bytes", file, maxFileBytes)
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, fmt.Errorf("%s: contains a NUL byte", file)
@@ -59,7 +62,9 @@ func parseINI(file string, data []byte) ([]entry, error) {
 			out = append(out, e)
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: line longer than the limit of %d bytes", file, n+1, maxLineBytes)
+	} else if err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", file, n+1, err)
 	}
 	if pending.Len() > 0 {

@@ -29,12 +29,18 @@ type Sources struct {
 // validates the result. Warnings name deprecated or unknown settings that were
 // ignored; errors name the source, the option and the value.
 func Load(src Sources) (Config, []string, error) {
-	c := Defaults()
-	var warnings []string
 	entries, file, err := readFile(src.File)
 	if err != nil {
 		return Config{}, nil, err
 	}
+	return merge(entries, file, src)
+}
+
+// merge applies the file's entries (read from file), then src's environment
+// and flags, over the defaults, and validates the result.
+func merge(entries []entry, file string, src Sources) (Config, []string, error) {
+	c := Defaults()
+	var warnings []string
 	var errs []error
 	for _, e := range entries {
 		where := fmt.Sprintf("%s:%d", file, e.line)
@@ -77,7 +83,7 @@ func readFile(named string) ([]entry, string, error) {
 		return nil, file, fmt.Errorf("config file %s is not a regular file", file)
 	}
 	if st.Size() > maxFileBytes {
-		return nil, file, fmt.Errorf("config file %s is larger than %d bytes", file, maxFileBytes)
+		return nil, file, fmt.Errorf("config file %s is larger than the limit of %d bytes", file, maxFileBytes)
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {

@@ -177,7 +177,7 @@ func setServers(c *Config, v string) error {
 // without '=' or with an empty key is an error; the last duplicate wins.
 func setMetadata(c *Config, v string) error {
 	if len(v) > maxMetadataBytes {
-		return fmt.Errorf("longer than %d bytes", maxMetadataBytes)
+		return fmt.Errorf("longer than the limit of %d bytes", maxMetadataBytes)
 	}
 	md := map[string]string{}
 	for _, item := range strings.Split(v, ",") {
@@ -192,7 +192,7 @@ func setMetadata(c *Config, v string) error {
 		md[k] = val
 	}
 	if len(md) > maxMetadataKeys {
-		return fmt.Errorf("more than %d keys", maxMetadataKeys)
+		return fmt.Errorf("more than the limit of %d keys", maxMetadataKeys)
 	}
 	c.Metadata = md
 	if len(md) == 0 {
