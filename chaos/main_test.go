@@ -146,3 +146,16 @@ func needCluster(t *testing.T) *cluster {
 	}
 	return cl
 }
+
+// fullSetEnv names the knob that runs the whole set (make chaos), beyond the
+// quick set CI runs.
+const fullSetEnv = "CHAOS_FULL"
+
+// onlyInFullSet skips a test outside the whole set, even under CI=true, and
+// says why it is not in the quick set.
+func onlyInFullSet(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv(fullSetEnv) != "1" {
+		t.Skipf("not in the quick set (%s); run it with %s=1 (make chaos)", why, fullSetEnv)
+	}
+}

@@ -42,11 +42,11 @@ func UnitPIDs(root, machine, unit string) ([]int, error) {
 	return pids, err
 }
 
-// MachinePIDs lists every process in machine's cgroup subtree (its fleetd,
-// its manager and the manager's units).
-func MachinePIDs(root, machine string) ([]int, error) {
+// TreePIDs lists every process in the cgroup dir and below it (for a
+// machine's "manager" cgroup: the systemd manager and all its units).
+func TreePIDs(dir string) ([]int, error) {
 	var pids []int
-	err := filepath.WalkDir(filepath.Join(root, machine), func(p string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
