@@ -26,6 +26,7 @@ type cluster struct {
 	beaconLog              string // start log of beaconUnit
 	cgroup                 string // the cluster's root in one cgroup hierarchy
 	machines               []machine
+	hub                    string // the hub network namespace, with up -netns
 }
 
 type (
@@ -50,6 +51,9 @@ func (c *cluster) load() error {
 		return fmt.Errorf("cluster runs %s with cgroups %v and %d machines; want systemd, cgroups, %d machines", s.UnitManager, s.Cgroups, len(s.Machines), machines)
 	}
 	c.machines, c.cgroup = s.Machines, s.Cgroups[0]
+	if len(s.Netns) > 0 {
+		c.hub = s.Netns[0]
+	}
 	for _, g := range s.Cgroups {
 		if !strings.Contains(g, "/systemd/") {
 			c.cgroup = g // prefer cgroup2 where the host has both
@@ -101,12 +105,17 @@ func (c *cluster) live(role, name string) (proc, bool) {
 	return proc{}, false
 }
 
-// reviveAll thaws every recorded process and restarts the manager and
-// fleetd of any machine where one is dead.
+// reviveAll heals every partition, thaws every recorded process and
+// restarts the manager and fleetd of any machine where one is dead.
 func (c *cluster) reviveAll() error {
 	s, err := clusterstate.Load(c.dir)
 	if err != nil {
 		return err
+	}
+	for _, m := range c.machines {
+		if err := c.setLink(m, "up"); err != nil {
+			return err
+		}
 	}
 	for _, p := range s.Procs {
 		if p.Alive() {
@@ -326,6 +335,20 @@ func (c *cluster) cleanup(t *testing.T, dir string) {
 			time.Sleep(25 * time.Millisecond)
 		}
 	}
+}
+
+// setLink sets machine m's link in the hub namespace "up" or "down" (a
+// partition of m from etcd and every other machine); without network
+// namespaces it does nothing.
+func (c *cluster) setLink(m machine, state string) error {
+	if c.hub == "" || m.Link == "" {
+		return nil
+	}
+	out, err := exec.Command("ip", "-n", c.hub, "link", "set", m.Link, state).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip -n %s link set %s %s: %w: %s", c.hub, m.Link, state, err, out)
+	}
+	return nil
 }
 
 // signal sends sig to machine m's live fleetd and returns it.

@@ -114,9 +114,57 @@ func TestKillFleetd(t *testing.T) {
 // After SIGCONT its agent stops the stale copies and restarts nothing.
 func TestFreezeFleetd(t *testing.T) {
 	c := needCluster(t)
+	c.isolate(t, "fz", "SIGSTOP", "SIGCONT",
+		func(victim machine) { c.freeze(t, victim) },
+		func(victim machine) { c.signal(t, victim, syscall.SIGCONT) })
+}
+
+// TestPartition cuts a machine that is not the engine leader off etcd and
+// every other machine (its link in the hub namespace down) for longer than
+// agent_ttl, on a second cluster whose machines each live in a network
+// namespace (fleet-cluster up -netns): its units start elsewhere while its
+// own copies run on; once the link is up again its agent stops the stale
+// copies and restarts nothing.
+func TestPartition(t *testing.T) {
+	onlyInFullSet(t, "brings up a second cluster, in network namespaces")
+	needCluster(t)
+	c, err := startCluster(filepath.Dir(cl.fleetd), filepath.Join(t.TempDir(), "c"), "-netns")
+	if c != nil {
+		t.Cleanup(func() {
+			if err := c.down(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.hub == "" {
+		t.Fatal("fleet-cluster up -netns recorded no hub namespace")
+	}
+	setLink := func(state string) func(machine) {
+		return func(m machine) {
+			if err := c.setLink(m, state); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.isolate(t, "pt", "partition", "healing", setLink("down"), setLink("up"))
+}
+
+// isolate starts six units (instances of prefix@.service), cuts off the
+// non-leader machine running most of them with fault until each of its units
+// runs on another machine (longer than agent_ttl), then heals it. Checked
+// after the fault: every unit runs on exactly one machine other than the
+// victim, whose copies fleet lets run on, and nothing elsewhere was
+// touched; after healing: the stale copies stop, nothing moves back or
+// restarts, units that moved started twice and the others once, the global
+// unit never again. The double-run window of each moved unit is logged.
+func (c *cluster) isolate(t *testing.T, prefix, faultName, healName string, fault, heal func(machine)) {
+	t.Helper()
 	log := filepath.Join(t.TempDir(), "starts")
-	dir := c.unitDir(t, map[string]string{"fz@.service": loggedService(log)})
-	units := instances("fz", 6)
+	dir := c.unitDir(t, map[string]string{prefix + "@.service": loggedService(log)})
+	units := instances(prefix, 6)
 	c.ctl(t, c.machines[0], dir, append([]string{"start"}, units...)...)
 	globals := []string{beaconUnit}
 	before := c.settled(t, "", units, globals, c.machines)
@@ -125,25 +173,26 @@ func TestFreezeFleetd(t *testing.T) {
 	victim := c.busiest(t, before, units, lead.Name)
 	moved := unitsOn(before, units, victim.Name)
 	beacons := c.beaconStarts(t)
-	t.Logf("leader %s; freezing %s, which runs %v", lead.Name, victim.Name, moved)
+	t.Logf("leader %s; %s of %s, which runs %v", lead.Name, faultName, victim.Name, moved)
 
 	w := c.watch(units)
-	frozen := c.freeze(t, victim)
+	fault(victim)
+	cut := time.Now()
 	others := c.except(victim.Name)
 	during := c.settled(t, victim.Name, units, globals, others)
-	t.Logf("units of %s running elsewhere %v after the freeze", victim.Name, time.Since(frozen).Round(time.Millisecond))
+	t.Logf("units of %s running elsewhere %v after the %s", victim.Name, time.Since(cut).Round(time.Millisecond), faultName)
 	for _, u := range moved {
 		if during[u][victim.Name] == nil {
-			t.Errorf("%s's copy on frozen %s is gone: nothing there should have stopped it", u, victim.Name)
+			t.Errorf("%s's copy on %s is gone during the %s: nothing there should have stopped it", u, victim.Name, faultName)
 		}
 	}
 	c.checkUntouched(t, before, during, units, victim.Name)
 
-	c.signal(t, victim, syscall.SIGCONT)
-	thawed := time.Now()
+	heal(victim)
+	healed := time.Now()
 	c.staleGone(t, moved, victim.Name)
-	t.Logf("stale copies on %s gone %v after SIGCONT", victim.Name, time.Since(thawed).Round(time.Millisecond))
-	c.barrier(t, dir, victim, "fz-barrier.service")
+	t.Logf("stale copies on %s gone %v after the %s", victim.Name, time.Since(healed).Round(time.Millisecond), healName)
+	c.barrier(t, dir, victim, prefix+"-barrier.service")
 	after := c.settled(t, "", units, globals, c.machines)
 	c.checkUntouched(t, during, after, units, victim.Name)
 	checkStarts(t, log, units, func(u string) int {

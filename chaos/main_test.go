@@ -78,19 +78,25 @@ func cannotRun() string {
 	return ""
 }
 
-// setup builds the binaries into tmp and brings up the shared cluster: three
-// machines on a separate one-member etcd, so that any fleetd can be killed or
-// frozen without taking etcd with it.
+// setup builds the binaries into tmp and brings up the shared cluster.
 func setup(tmp string) (*cluster, error) {
 	bin := filepath.Join(tmp, "bin")
-	c := &cluster{dir: filepath.Join(tmp, "c"), beaconLog: filepath.Join(tmp, "beacon.starts"),
-		fleetd: filepath.Join(bin, "fleetd"), fleetctl: filepath.Join(bin, "fleetctl"), tool: filepath.Join(bin, "fleet-cluster")}
 	build := exec.Command("go", "build", "-o", bin+"/", "github.com/fleet-rebuild/fleet/cmd/fleetd",
 		"github.com/fleet-rebuild/fleet/cmd/fleetctl", "github.com/fleet-rebuild/fleet/cmd/fleet-cluster")
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build: %w\n%s", err, out)
 	}
-	boot := filepath.Join(tmp, "boot")
+	return startCluster(bin, filepath.Join(tmp, "c"))
+}
+
+// startCluster brings up a cluster in dir with the binaries in bin: three
+// machines on a separate one-member etcd, so that any fleetd can be killed or
+// frozen without taking etcd with it; extra are more flags of
+// fleet-cluster up.
+func startCluster(bin, dir string, extra ...string) (*cluster, error) {
+	c := &cluster{dir: dir, beaconLog: dir + "-beacon.starts",
+		fleetd: filepath.Join(bin, "fleetd"), fleetctl: filepath.Join(bin, "fleetctl"), tool: filepath.Join(bin, "fleet-cluster")}
+	boot := dir + "-boot"
 	if err := os.MkdirAll(boot, 0o755); err != nil {
 		return nil, err
 	}
@@ -101,7 +107,7 @@ func setup(tmp string) (*cluster, error) {
 	// port taken in between by another program fails the start, which then
 	// cleans up after itself and is tried again.
 	for attempt := 1; ; attempt++ {
-		out, err := c.up(boot)
+		out, err := c.up(boot, extra)
 		_, serr := os.Stat(filepath.Join(c.dir, clusterstate.File))
 		switch {
 		case err == nil && serr == nil:
@@ -117,12 +123,13 @@ func setup(tmp string) (*cluster, error) {
 }
 
 // up runs fleet-cluster up and returns its output.
-func (c *cluster) up(boot string) (string, error) {
+func (c *cluster) up(boot string, extra []string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	up := exec.CommandContext(ctx, c.tool, "up", "-dir", c.dir, "-machines", fmt.Sprint(machines), "-etcd", "1",
 		"-fleetd", c.fleetd, "-fleetctl", c.fleetctl, "-examples", boot, "-unit-manager", "systemd",
 		"-systemd", systemdBin, "-agent-ttl", agentTTL.String(), "-wait", "60s")
+	up.Args = append(up.Args, extra...)
 	out, err := up.CombinedOutput()
 	return string(out), err
 }
