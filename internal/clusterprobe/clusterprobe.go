@@ -124,17 +124,6 @@ func Metrics(ctx context.Context, socket string) (map[string]float64, error) {
 	return out, nil
 }
 
-// Sum adds the samples of family (with any labels) in samples.
-func Sum(samples map[string]float64, family string) float64 {
-	t := 0.0
-	for k, v := range samples {
-		if k == family || strings.HasPrefix(k, family+"{") {
-			t += v
-		}
-	}
-	return t
-}
-
 // StartCommand is an ExecStart that appends "<unit> <machine ID>" to log at
 // every start of the unit and then runs until stopped: the log counts the
 // starts of each unit, and says where each happened.

@@ -89,7 +89,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s["fleet_engine_leader"] != 1 || Sum(s, "fleet_engine_passes_total") != 7 {
+	if s["fleet_engine_leader"] != 1 || s[`fleet_engine_passes_total{kind="renew",result="ok"}`] != 4 {
 		t.Errorf("Metrics = %v", s)
 	}
 	body.Store("fleet_engine_leader one\n")
