@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -280,4 +281,39 @@ func find(t *testing.T, s *clusterstate.State, role, name string) clusterstate.P
 	}
 	t.Fatalf("no %s %s recorded", role, name)
 	return clusterstate.Proc{}
+}
+
+// TestUpDownNetns runs each machine in its own network namespace, linked to
+// a hub namespace holding a one-member etcd (up -netns, fake unit manager),
+// and checks that down deletes every namespace it made.
+func TestUpDownNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but not root: network namespaces need root")
+		}
+		t.Skip("not root: network namespaces need root")
+	}
+	s := upCluster(t, upOptions{Machines: 2, Etcd: 1, Netns: true, UnitManager: managerFake})
+	if len(s.Netns) != 3 || !strings.HasPrefix(s.EtcdURLs[0], "http://"+netnsSubnet+"1:") {
+		t.Fatalf("namespaces %v, etcd %v: want a hub and two machines, etcd in the hub", s.Netns, s.EtcdURLs)
+	}
+	for _, m := range s.Machines {
+		if m.Netns == "" || m.Link == "" {
+			t.Errorf("%s has no namespace or link recorded: %+v", m.Name, m)
+		}
+	}
+	checkCluster(t, s)
+	downAndCheck(t, s)
+	for _, n := range s.Netns {
+		if _, err := os.Stat(netnsPath(n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("namespace %s left after down (%v)", n, err)
+		}
+	}
+}
+
+func TestNetnsNeedsSeparateEtcd(t *testing.T) {
+	o := upOptions{Machines: 1, Fleetd: "fleetd", Fleetctl: "fleetctl", UnitManager: managerFake, Netns: true, Dir: t.TempDir()}
+	if err := o.validate(); err == nil || !strings.Contains(err.Error(), "netns") {
+		t.Errorf("validate with -netns and embedded etcd: %v, want an error naming netns", err)
+	}
 }

@@ -87,6 +87,7 @@ func down(dir string, out io.Writer) error {
 	if len(s.Cgroups) > 0 {
 		errs = append(errs, cgroups.Kill(s.Cgroups, cgroupKillBudget), cgroups.Remove(s.Cgroups))
 	}
+	errs = append(errs, removeNetns(s.Netns))
 	for _, p := range s.Procs {
 		if p.Alive() {
 			errs = append(errs, fmt.Errorf("%s %s (pid %d) still runs", p.Role, p.Name, p.PID))
@@ -106,7 +107,7 @@ func down(dir string, out io.Writer) error {
 func etcdAnswers(s *clusterstate.State) bool {
 	for _, u := range s.EtcdURLs {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := healthy(ctx, u)
+		err := healthy(ctx, hubPath(s), u)
 		cancel()
 		if err == nil {
 			return true

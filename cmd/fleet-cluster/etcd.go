@@ -24,9 +24,20 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 	n := c.opts.Etcd
 	names, clients, peers := make([]string, n), make([]string, n), make([]string, n)
 	initial := make([]string, n)
+	hub := ""
+	if len(c.state.Netns) > 0 {
+		hub = c.state.Netns[0]
+	}
 	for i := range n {
 		var err error
 		names[i] = fmt.Sprintf("e%d", i+1)
+		if hub != "" {
+			// A fresh namespace of its own: every port is free.
+			clients[i] = fmt.Sprintf("http://%s1:%d", netnsSubnet, 2379+2*i)
+			peers[i] = fmt.Sprintf("http://%s1:%d", netnsSubnet, 2380+2*i)
+			initial[i] = names[i] + "=" + peers[i]
+			continue
+		}
 		if clients[i], err = freePort(); err != nil {
 			return err
 		}
@@ -52,7 +63,7 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p, err := c.spawn("etcd", names[i], filepath.Join(dir, "member.log"), env, args...)
+		p, err := c.spawn("etcd", names[i], filepath.Join(dir, "member.log"), env, inNetns(hub, args)...)
 		if err != nil {
 			return err
 		}
@@ -61,7 +72,7 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 	return waitFor(ctx, c.opts.Wait, "etcd members healthy", procs, func() error {
 		var errs []error
 		for _, u := range clients {
-			errs = append(errs, healthy(ctx, u))
+			errs = append(errs, healthy(ctx, hubPath(c.state), u))
 		}
 		return errors.Join(errs...)
 	})

@@ -133,10 +133,12 @@ func pingManager(ctx context.Context, socket string) error {
 	return obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, "org.freedesktop.systemd1.Manager", "Version").Store(&version)
 }
 
-// healthy asks a fleetd, an etcd member (base "http://host:port") or a unix
-// socket ("unix:///path") for /health and wants 200.
-func healthy(ctx context.Context, endpoint string) error {
-	hc := &http.Client{Timeout: time.Second}
+// healthy asks a fleetd, an etcd member (base "http://host:port", reached
+// from the network namespace at netns unless empty) or a unix socket
+// ("unix:///path") for /health and wants 200.
+func healthy(ctx context.Context, netns, endpoint string) error {
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: dialerIn(netns)}}
+	defer hc.CloseIdleConnections()
 	url := endpoint + "/health"
 	if sock, ok := strings.CutPrefix(endpoint, "unix://"); ok {
 		hc.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

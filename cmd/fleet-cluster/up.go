@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type upOptions struct {
 	Systemd     string        // the systemd binary
 	AgentTTL    string        // fleetd's agent_ttl
 	Wait        time.Duration // bound of each wait (machines ready, units running)
+	Netns       bool          // each machine in its own network namespace, etcd in a hub (needs Etcd > 0)
 	Out         io.Writer     // where the tables and the export line go
 }
 
@@ -80,6 +82,10 @@ func (o *upOptions) validate() error {
 		return errors.New("fleetctl: no binary given")
 	case o.Etcd > 0 && o.Self == "":
 		return errors.New("no binary to run the etcd members with")
+	case o.Netns && o.Etcd == 0:
+		return errors.New("netns: needs a separate etcd (-etcd 1 or more) for the hub namespace")
+	case o.Netns && os.Geteuid() != 0:
+		return errors.New("netns: network namespaces need root")
 	}
 	switch o.UnitManager {
 	case managerAuto, managerSystemd, managerFake:
@@ -106,6 +112,14 @@ func (c *cluster) start(ctx context.Context) error {
 	}
 	if err := c.state.Save(); err != nil {
 		return err
+	}
+	if c.opts.Netns {
+		if _, err := exec.LookPath("ip"); err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+		if err := c.makeHub(); err != nil {
+			return err
+		}
 	}
 	if c.opts.Etcd > 0 {
 		if err := c.startEtcd(ctx); err != nil {
@@ -163,6 +177,11 @@ func (c *cluster) startMachines(ctx context.Context) error {
 		m, err := c.newMachine(i + 1)
 		if err != nil {
 			return err
+		}
+		if c.opts.Netns {
+			if err := c.joinHub(&m, i+1); err != nil {
+				return err
+			}
 		}
 		c.state.Machines = append(c.state.Machines, m)
 	}
@@ -247,7 +266,7 @@ func (c *cluster) startManager(ctx context.Context, m clusterstate.Machine) (clu
 	if err != nil {
 		return clusterstate.Proc{}, err
 	}
-	p, err := c.spawn("manager", m.Name, filepath.Join(m.Dir, "manager.log"), env, args...)
+	p, err := c.spawn("manager", m.Name, filepath.Join(m.Dir, "manager.log"), env, inNetns(m.Netns, args)...)
 	if err != nil {
 		return p, err
 	}
@@ -296,11 +315,11 @@ func (c *cluster) startFleetd(ctx context.Context, m clusterstate.Machine, manag
 	if err := os.WriteFile(confFile, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		return fmt.Errorf("machine %s: %w", m.Name, err)
 	}
-	p, err := c.spawn("fleetd", m.Name, m.FleetdLog, env, args...)
+	p, err := c.spawn("fleetd", m.Name, m.FleetdLog, env, inNetns(m.Netns, args)...)
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, c.opts.Wait, "fleetd of "+m.Name, []clusterstate.Proc{p}, func() error { return healthy(ctx, "unix://"+m.Socket) })
+	return waitFor(ctx, c.opts.Wait, "fleetd of "+m.Name, []clusterstate.Proc{p}, func() error { return healthy(ctx, "", "unix://"+m.Socket) })
 }
 
 // runExamples starts the example units, waits until they run and prints the

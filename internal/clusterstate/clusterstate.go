@@ -33,10 +33,12 @@ type Machine struct {
 	Name      string `json:"name"`
 	ID        string `json:"id"`
 	Dir       string `json:"dir"`
-	Socket    string `json:"socket"`     // fleetd's API socket
-	Runtime   string `json:"runtime"`    // the manager's XDG_RUNTIME_DIR; empty with the fake manager
-	EtcdHost  bool   `json:"etcd_host"`  // its fleetd embeds the cluster's etcd
-	FleetdLog string `json:"fleetd_log"` // where fleetd logs
+	Socket    string `json:"socket"`          // fleetd's API socket
+	Runtime   string `json:"runtime"`         // the manager's XDG_RUNTIME_DIR; empty with the fake manager
+	EtcdHost  bool   `json:"etcd_host"`       // its fleetd embeds the cluster's etcd
+	FleetdLog string `json:"fleetd_log"`      // where fleetd logs
+	Netns     string `json:"netns,omitempty"` // its network namespace (ip netns name), with up -netns
+	Link      string `json:"link,omitempty"`  // its link's end in the hub namespace: down = partitioned
 }
 
 // State is what a cluster directory records, written before and after every
@@ -49,7 +51,10 @@ type State struct {
 	EtcdURLs    []string  `json:"etcd_urls"`
 	Fleetctl    string    `json:"fleetctl"` // the fleetctl binary the cluster was started with
 	Machines    []Machine `json:"machines"`
-	Procs       []Proc    `json:"procs"`
+	// Netns lists the network namespaces made for the cluster (up -netns),
+	// the hub holding etcd first; each is recorded before it is made.
+	Netns []string `json:"netns,omitempty"`
+	Procs []Proc   `json:"procs"`
 
 	mu sync.Mutex
 }
