@@ -73,6 +73,9 @@ func ParseRequirements(unitName string, uf *UnitFile) (Requirements, error) {
 			r.MachineOf = append(r.MachineOf, values...)
 		case "MachineMetadata":
 			for _, v := range values {
+				if v == "" {
+					continue // fleet drops a value without '=', as the space between two values leaves
+				}
 				k, val, ok := strings.Cut(v, "=")
 				if !ok || k == "" || val == "" || strings.Contains(val, "=") {
 					return Requirements{}, &RequirementsError{Unit: unitName, Option: o.Name, Reason: fmt.Sprintf("value %q is not key=value", v)}
@@ -111,7 +114,10 @@ func ParseRequirements(unitName string, uf *UnitFile) (Requirements, error) {
 }
 
 // splitValues applies fleet's multi-value rule: a value that starts and ends with
-// '"' is split on spaces outside quotes, and the quotes are dropped.
+// '"' is split on spaces outside quotes, and the quotes are dropped. As in fleet,
+// every space between values ends one, so `"a"  "b"` is "a", "" and "b", and
+// `""` is one empty value: an empty MachineID then matches no machine, an
+// empty MachineOf peer is never placed, and an empty last Global is false.
 func splitValues(v string) []string {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return []string{v}
@@ -124,18 +130,13 @@ func splitValues(v string) []string {
 		case c == '"':
 			quoted = !quoted
 		case c == ' ' && !quoted:
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
+			out = append(out, cur.String())
+			cur.Reset()
 		default:
 			cur.WriteRune(c)
 		}
 	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out
+	return append(out, cur.String())
 }
 
 func truthy(v string) bool {

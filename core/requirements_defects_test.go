@@ -9,7 +9,8 @@ import (
 
 // TestMachineIDAliasPrecedence: MachineID wins over X-ConditionMachineID, which
 // wins over X-ConditionMachineBootID, whatever their order in the file; within
-// one name the first value is used.
+// one name the first value is used, even an empty one (`MachineID=""`, like
+// `MachineID=`, is a requirement no machine meets, as in fleet).
 func TestMachineIDAliasPrecedence(t *testing.T) {
 	cases := map[string]string{
 		"X-ConditionMachineID=abc\nMachineID=def\n":                             "def",
@@ -17,7 +18,7 @@ func TestMachineIDAliasPrecedence(t *testing.T) {
 		"X-ConditionMachineBootID=abc\nX-ConditionMachineID=def\nMachineID=g\n": "g",
 		"X-ConditionMachineBootID=abc\n":                                        "abc",
 		"MachineID=a\nMachineID=b\n":                                            "a",
-		"MachineID=\"\"\nX-ConditionMachineID=def\n":                            "def",
+		"MachineID=\"\"\nX-ConditionMachineID=def\n":                            "",
 	}
 	for x, want := range cases {
 		r, err := reqs(t, x)
@@ -130,5 +131,21 @@ func TestNameLengthLimit(t *testing.T) {
 	}
 	if err := ValidateName("a" + ok); err == nil || !strings.Contains(err.Error(), "255") {
 		t.Errorf("a 256-byte name: err = %v, want a refusal naming the 255-byte limit", err)
+	}
+}
+
+// TestQuotedValuesKeepEmptyPieces: fleet splits a quoted multi-value on every
+// space outside quotes and keeps the empty pieces that leaves.
+func TestQuotedValuesKeepEmptyPieces(t *testing.T) {
+	r, err := reqs(t, "MachineOf=\"a.service\"  \"b.service\"\nGlobal=false\n")
+	if err != nil || !reflect.DeepEqual(r.MachineOf, []string{"a.service", "", "b.service"}) {
+		t.Errorf("MachineOf = %q (err %v), want a.service, \"\", b.service", r.MachineOf, err)
+	}
+	if r, err := reqs(t, "Global=\"true\" \"\"\n"); err != nil || r.Global {
+		t.Errorf("Global=\"true\" \"\": Global %v (err %v), want false: the last value decides", r.Global, err)
+	}
+	r, err = reqs(t, "MachineMetadata=\"a=1\"  \"b=2\"\n")
+	if err != nil || !reflect.DeepEqual(r.Metadata, map[string][]string{"a": {"1"}, "b": {"2"}}) {
+		t.Errorf("MachineMetadata with two spaces: %v (err %v), want a=1 and b=2", r.Metadata, err)
 	}
 }

@@ -135,6 +135,9 @@ func TestCheckerReadsAsCore(t *testing.T) {
 		"n@e7a1c4d0.service":  "MachineID=\"%i\" \"other\"",
 		"o@x.y.z.path":        "Conflicts=%N %p %i",
 		"p\\x2dq@r.s.service": "Replaces=%p\\x2d%i",
+		"q.service":           "MachineID=\"\"\nX-ConditionMachineID=m1",
+		"r.service":           "MachineOf=\"a.service\"  \"e.service\"",
+		"s.service":           "Global=\"true\" \"\"\nMachineMetadata=\"n=1\"  \"z=2\"",
 	} {
 		if err := c.Submit(name, unitBody(xfleet)); err != nil {
 			t.Fatalf("%s: %v", name, err)
