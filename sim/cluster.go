@@ -120,6 +120,10 @@ type Cluster struct {
 	// planned says a leader pass ran after the last change an engine must see,
 	// so unplaceable is current.
 	planned bool
+	// unitsVersion counts the changes to units (userChange); checked is the
+	// last schedule found sound (checkSchedule).
+	unitsVersion uint64
+	checked      checkedSchedule
 	// beforePass is the schedule as the engine in this pass found it on taking
 	// or renewing the lease.
 	beforePass *checkSnapshot

@@ -3,6 +3,8 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/fleet-rebuild/fleet/core"
@@ -121,6 +123,27 @@ func (c *Cluster) snapshotForCheck() *checkSnapshot {
 	return s
 }
 
+// checkedSchedule is the last schedule checkSchedule found sound, and the
+// version of the submitted units it was checked against.
+type checkedSchedule struct {
+	snap  *checkSnapshot
+	units uint64
+}
+
+// same reports whether s and the units are what was checked.
+func (k checkedSchedule) same(s *checkSnapshot, units uint64) bool {
+	if k.snap == nil || k.units != units || !slices.Equal(k.snap.placements, s.placements) || !slices.Equal(k.snap.ids, s.ids) {
+		return false
+	}
+	for _, id := range s.ids {
+		a, b := k.snap.machines[id], s.machines[id]
+		if a.PublicIP != b.PublicIP || a.Capabilities != b.Capabilities || a.Version != b.Version || !maps.Equal(a.Metadata, b.Metadata) {
+			return false
+		}
+	}
+	return true
+}
+
 // afterLeaderPass checks the invariants that a leader's pass must leave true.
 // A pass paused before its write (PauseEngineWrite) planned from a snapshot
 // the cluster has left meanwhile: its decisions are checked against that
@@ -209,8 +232,19 @@ func (c *Cluster) unitNames() []string {
 }
 
 // checkSchedule checks single placement, failover and constraints on the
-// schedule a leader's pass left.
+// schedule a leader's pass left. Its verdict depends only on the placements,
+// the live machines and the submitted units, so a schedule found sound is not
+// checked again until one of them changed.
 func (c *Cluster) checkSchedule(s *checkSnapshot) {
+	if c.checked.same(s, c.unitsVersion) {
+		return
+	}
+	violations := len(c.violations)
+	defer func() {
+		if len(c.violations) == violations {
+			c.checked = checkedSchedule{snap: s, units: c.unitsVersion}
+		}
+	}()
 	seen := map[string]string{}
 	placed := map[string][]*core.SchedUnit{}
 	for _, p := range s.placements {
