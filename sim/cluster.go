@@ -124,6 +124,8 @@ type Cluster struct {
 	// last schedule found sound (checkSchedule).
 	unitsVersion uint64
 	checked      checkedSchedule
+	// lastRead is the checker's last read of the registry (snapshotForCheck).
+	lastRead readSnapshot
 	// beforePass is the schedule as the engine in this pass found it on taking
 	// or renewing the lease.
 	beforePass *checkSnapshot

@@ -104,7 +104,31 @@ type checkSnapshot struct {
 	placements []core.Placement
 }
 
+// snapshotForCheck reads the live machines and the placements, or returns the
+// last snapshot read if the registry's revision has not changed since. The
+// snapshot is shared: its readers never change it.
 func (c *Cluster) snapshotForCheck() *checkSnapshot {
+	var rev int64
+	if c.backend.Revision != nil {
+		rev = c.backend.Revision()
+		if c.lastRead.snap != nil && c.lastRead.rev == rev {
+			return c.lastRead.snap
+		}
+	}
+	s := c.readForCheck()
+	if c.backend.Revision != nil && s != nil {
+		c.lastRead = readSnapshot{snap: s, rev: rev}
+	}
+	return s
+}
+
+// readSnapshot is a checker's snapshot and the registry revision it was read at.
+type readSnapshot struct {
+	snap *checkSnapshot
+	rev  int64
+}
+
+func (c *Cluster) readForCheck() *checkSnapshot {
 	ms, err := c.backend.Registry.Machines(c.ctx)
 	if err != nil {
 		c.tracef("-", "checker: read machines: %v", err)
@@ -132,6 +156,9 @@ type checkedSchedule struct {
 
 // same reports whether s and the units are what was checked.
 func (k checkedSchedule) same(s *checkSnapshot, units uint64) bool {
+	if k.snap == s && k.units == units {
+		return true
+	}
 	if k.snap == nil || k.units != units || !slices.Equal(k.snap.placements, s.placements) || !slices.Equal(k.snap.ids, s.ids) {
 		return false
 	}
