@@ -137,6 +137,9 @@ type Cluster struct {
 	// wakeDirty says the registry may have changed since the last
 	// deliverWakeups: a write, an expiry, a machine booting or reconnecting.
 	wakeDirty bool
+	// enginesDirty says only the engines' scope may have changed (a machine
+	// joined or expired): deliverWakeups drains the engines' channels alone.
+	enginesDirty bool
 	// pausing says an engine is paused in its write (PauseEngineWrite).
 	pausing   bool
 	regFaults RegistryFaults
