@@ -356,16 +356,18 @@ func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
 	}
 }
 
-// checkChoice checks one placement decision against every machine.
+// checkChoice checks one placement decision against every machine: the
+// least-loaded machine that could take the unit, ties by ID. A machine no less
+// loaded than the best so far cannot be it, so whether it could take the unit
+// is not asked.
 func (c *Cluster) checkChoice(s *checkSnapshot, units map[string][]*core.SchedUnit, u *core.SchedUnit, d core.Decision, exclude string) {
 	best, bestLoad := "", 0
 	for _, id := range s.ids {
-		if id == exclude || couldTake(u, s.machines[id], units[id], c.replacesUnit) != "" {
+		l := len(units[id])
+		if id == exclude || (best != "" && l >= bestLoad) || couldTake(u, s.machines[id], units[id], c.replacesUnit) != "" {
 			continue
 		}
-		if l := len(units[id]); best == "" || l < bestLoad {
-			best, bestLoad = id, l
-		}
+		best, bestLoad = id, l
 	}
 	if best != d.To {
 		c.violate(InvPlacement, "%s: least-loaded eligible machine is %q (load %d), chosen %s has load %d", d, best, bestLoad, d.To, len(units[d.To]))
