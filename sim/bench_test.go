@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -15,6 +16,7 @@ import (
 func runGenerated(b *testing.B, cfg GenConfig) Report {
 	b.Helper()
 	var rep Report
+	cpu := cpuTime()
 	for b.Loop() {
 		var err error
 		if rep, err = Generate(cfg); err != nil {
@@ -27,6 +29,9 @@ func runGenerated(b *testing.B, cfg GenConfig) Report {
 	b.ReportMetric(rep.Wall.Seconds(), "wall-s/run")
 	b.ReportMetric(rep.Virtual.Seconds(), "virtual-s/run")
 	b.ReportMetric(rep.Speed, "virtual-s/wall-s")
+	// CPU time (user + system, every thread) varies far less than wall time
+	// on a shared machine.
+	b.ReportMetric((cpuTime()-cpu).Seconds()/float64(b.N), "cpu-s/run")
 	b.Logf("\n%s", rep)
 	return rep
 }
@@ -108,6 +113,15 @@ func BenchmarkCurve(b *testing.B) {
 			reportPeakRSS(b)
 		})
 	}
+}
+
+// cpuTime is the CPU time the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // reportPeakRSS reports the process's peak resident set (VmHWM): run the
