@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build test test-long bench lint sim
+.PHONY: build test test-long bench bench-sim lint sim
 
 build:
 	$(GO) build ./...
@@ -14,6 +14,18 @@ test-long:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# The simulator's benchmarks (docs/bench/sim.md): speed with faults, the
+# convergence curve over units × machines on memory and embedded etcd, 100,000
+# units on 10,000 machines, and C1M (1,000,000 units on 5,000 machines; minutes
+# and several GB), each run alone so that its peak RSS is its own.
+bench-sim:
+	$(GO) test -c -o /tmp/fleet-bench-sim.test ./sim
+	cd sim && /tmp/fleet-bench-sim.test -test.run '^$$' -test.bench 'Speed100' -test.benchtime 1x -test.count 3
+	cd sim && SIM_CURVE=1 /tmp/fleet-bench-sim.test -test.run '^$$' -test.bench 'Curve' -test.benchtime 1x
+	cd sim && /tmp/fleet-bench-sim.test -test.run '^$$' -test.bench 'Converge100k' -test.benchtime 1x -test.count 3
+	cd sim && SIM_C1M=1 /tmp/fleet-bench-sim.test -test.run '^$$' -test.bench 'C1M' -test.benchtime 1x -test.timeout 30m
+	rm -f /tmp/fleet-bench-sim.test
 
 lint:
 	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

@@ -229,21 +229,21 @@ func (a *Agent) desired(ctx context.Context) (map[string]desiredUnit, error) {
 	if len(globals) == 0 {
 		return out, nil
 	}
-	placed := make([]*SchedUnit, 0, len(placements))
-	for _, p := range placements {
-		su, err := a.schedUnit(ctx, Unit{Name: p.Unit, Hash: p.Hash, TargetState: p.TargetState})
-		if err != nil {
+	units := make([]SchedUnit, len(placements)+len(globals))
+	placed := make([]*SchedUnit, len(placements))
+	for i, p := range placements {
+		if units[i], err = a.schedUnit(ctx, Unit{Name: p.Unit, Hash: p.Hash, TargetState: p.TargetState}); err != nil {
 			return nil, err
 		}
-		placed = append(placed, su)
+		placed[i] = &units[i]
 	}
-	gs := make([]*SchedUnit, 0, len(globals))
-	for _, g := range globals {
-		su, err := a.schedUnit(ctx, g)
-		if err != nil {
+	gs := make([]*SchedUnit, len(globals))
+	for i, g := range globals {
+		j := len(placements) + i
+		if units[j], err = a.schedUnit(ctx, g); err != nil {
 			return nil, err
 		}
-		gs = append(gs, su)
+		gs[i] = &units[j]
 	}
 	self, err := a.reg.Machine(ctx, a.cfg.Machine.ID)
 	if err != nil {
@@ -279,19 +279,18 @@ func (a *Agent) pruneRequirements(sets ...[]*SchedUnit) {
 }
 
 // schedUnit resolves a unit's requirements, parsed once per content hash.
-func (a *Agent) schedUnit(ctx context.Context, u Unit) (*SchedUnit, error) {
+func (a *Agent) schedUnit(ctx context.Context, u Unit) (SchedUnit, error) {
 	pr, ok := a.reqs[u.Hash]
 	if !ok {
 		var err error
 		if pr, err = loadRequirements(ctx, a.reg, u); err != nil {
-			return nil, err
+			return SchedUnit{}, err
 		}
 		if !pr.missing {
 			a.reqs[u.Hash] = pr
 		}
 	}
-	su := pr.schedUnit(u)
-	return &su, nil
+	return pr.schedUnit(u), nil
 }
 
 // publish writes the states that changed since the last successful publish and

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -48,14 +50,69 @@ type EngineResult struct {
 	NextWake time.Time
 }
 
-// Engine is the scheduler role. It keeps no cluster state between passes except a
-// cache of parsed requirements by content hash; every decision is re-derived from
-// the registry, so a new leader picks up exactly where the old one stopped.
+// Engine is the scheduler role. It keeps no cluster state between passes except
+// caches: parsed requirements by content hash, and the last plan with what it was
+// planned from. Every decision is re-derived from the registry, so a new leader
+// picks up exactly where the old one stopped.
 type Engine struct {
 	cfg   EngineConfig
 	reg   EngineRegistry
 	reqs  map[Hash]parsedReqs
+	last  planMemo
 	fence Fence
+}
+
+// planMemo is the last plan and the registry contents it was planned from. A
+// pass that reads the same units, machines and placements gets the same plan
+// (PlanSchedule is a function of its snapshot, and requirements of the content
+// hash), so it reuses it instead of planning again: the steady state of a lease
+// renewal costs the reads and one comparison.
+type planMemo struct {
+	valid      bool
+	units      []Unit
+	machines   []MachineState
+	placements []Placement
+	plan       Plan
+}
+
+// matches reports whether these reads are the ones the memo was planned from.
+func (m *planMemo) matches(units []Unit, machines []MachineState, placements []Placement) bool {
+	if !m.valid || len(units) != len(m.units) || len(machines) != len(m.machines) || len(placements) != len(m.placements) {
+		return false
+	}
+	for i := range units {
+		if units[i] != m.units[i] {
+			return false
+		}
+	}
+	for i := range placements {
+		if placements[i] != m.placements[i] {
+			return false
+		}
+	}
+	for i := range machines {
+		if !sameMachineState(machines[i], m.machines[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// remember keeps plan as the plan of these reads, with its own copy of the
+// machines' metadata (a registry may share and later change its maps).
+func (m *planMemo) remember(units []Unit, machines []MachineState, placements []Placement, plan Plan) {
+	ms := make([]MachineState, len(machines))
+	for i, ma := range machines {
+		ma.Metadata = maps.Clone(ma.Metadata)
+		ms[i] = ma
+	}
+	*m = planMemo{valid: true, units: units, machines: ms, placements: placements, plan: plan}
+}
+
+// sameMachineState reports whether a and b describe the machine identically.
+func sameMachineState(a, b MachineState) bool {
+	return a.ID == b.ID && a.PublicIP == b.PublicIP && a.Capabilities == b.Capabilities &&
+		a.Version == b.Version && maps.Equal(a.Metadata, b.Metadata)
 }
 
 type parsedReqs struct {
@@ -95,17 +152,20 @@ func (e *Engine) Reconcile(ctx context.Context, now time.Time) (EngineResult, er
 	}
 	e.fence = fence
 	res.Leader, res.Fence = true, fence
-	snap, err := e.snapshot(ctx)
+	units, machines, placements, err := e.read(ctx)
 	if err != nil {
 		return res, fmt.Errorf("engine %s: read cluster: %w", e.cfg.ID, err)
 	}
-	plan := PlanSchedule(snap)
+	plan, err := e.plan(ctx, units, machines, placements)
+	if err != nil {
+		return res, fmt.Errorf("engine %s: read cluster: %w", e.cfg.ID, err)
+	}
 	res.Unplaceable = plan.Unplaceable
-	res.Units, res.Placements = len(snap.Units), len(snap.Placements)
+	res.Units, res.Placements = len(units), len(placements)
 	if len(plan.Decisions) == 0 {
 		return res, nil
 	}
-	skipped, err := e.reg.ApplySchedule(ctx, fence, ops(plan.Decisions, unitRevisions(snap)))
+	skipped, err := e.reg.ApplySchedule(ctx, fence, ops(plan.Decisions, unitRevisions(units)))
 	if errors.Is(err, ErrStaleFence) {
 		e.fence = Fence{}
 		res.Leader, res.Fence = false, Fence{}
@@ -117,10 +177,10 @@ func (e *Engine) Reconcile(ctx context.Context, now time.Time) (EngineResult, er
 	return res, nil
 }
 
-// unitRevisions maps each unit of the snapshot to the revision planned from.
-func unitRevisions(s Snapshot) func(string) int64 {
-	revs := make(map[string]int64, len(s.Units))
-	for _, u := range s.Units {
+// unitRevisions maps each unit to the revision planned from.
+func unitRevisions(units []Unit) func(string) int64 {
+	revs := make(map[string]int64, len(units))
+	for _, u := range units {
 		revs[u.Name] = u.Revision
 	}
 	return func(name string) int64 { return revs[name] }
@@ -183,28 +243,56 @@ func (e *Engine) Resign(ctx context.Context) error {
 	return nil
 }
 
-// snapshot reads units, machines and placements, and resolves each unit's
-// requirements (parsed once per content hash).
-func (e *Engine) snapshot(ctx context.Context) (Snapshot, error) {
+// read reads units, machines and placements.
+func (e *Engine) read(ctx context.Context) ([]Unit, []MachineState, []Placement, error) {
 	units, err := e.reg.Units(ctx)
 	if err != nil {
-		return Snapshot{}, err
+		return nil, nil, nil, err
 	}
 	machines, err := e.reg.Machines(ctx)
 	if err != nil {
-		return Snapshot{}, err
+		return nil, nil, nil, err
 	}
 	placements, err := e.reg.Placements(ctx)
 	if err != nil {
-		return Snapshot{}, err
+		return nil, nil, nil, err
 	}
-	snap := Snapshot{Units: make([]SchedUnit, 0, len(units)), Machines: machines, Placements: placements}
+	return units, machines, placements, nil
+}
+
+// plan returns the plan for these reads: the last one if they are the same as
+// its, or else a new one, remembered unless some unit's contents were missing
+// (they may be found by a later read of the same units).
+func (e *Engine) plan(ctx context.Context, units []Unit, machines []MachineState, placements []Placement) (Plan, error) {
+	if e.last.matches(units, machines, placements) {
+		p := e.last.plan
+		return Plan{Decisions: slices.Clone(p.Decisions), Unplaceable: slices.Clone(p.Unplaceable)}, nil
+	}
+	e.last = planMemo{}
+	snap, complete, err := e.snapshot(ctx, units, machines, placements)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan := PlanSchedule(snap)
+	if complete {
+		e.last.remember(units, machines, placements, Plan{Decisions: slices.Clone(plan.Decisions), Unplaceable: slices.Clone(plan.Unplaceable)})
+	}
+	return plan, nil
+}
+
+// snapshot resolves each unit's requirements (parsed once per content hash)
+// into the scheduler's snapshot. complete is false if some unit's contents
+// were missing.
+func (e *Engine) snapshot(ctx context.Context, units []Unit, machines []MachineState, placements []Placement) (snap Snapshot, complete bool, err error) {
+	snap = Snapshot{Units: make([]SchedUnit, 0, len(units)), Machines: machines, Placements: placements}
 	seen := make(map[Hash]bool, len(units))
+	complete = true
 	for _, u := range units {
 		pr, err := e.requirements(ctx, u)
 		if err != nil {
-			return Snapshot{}, err
+			return Snapshot{}, false, err
 		}
+		complete = complete && !pr.missing
 		seen[u.Hash] = true
 		snap.Units = append(snap.Units, pr.schedUnit(u))
 	}
@@ -213,7 +301,7 @@ func (e *Engine) snapshot(ctx context.Context) (Snapshot, error) {
 			delete(e.reqs, h)
 		}
 	}
-	return snap, nil
+	return snap, complete, nil
 }
 
 // requirements returns the parsed [X-Fleet] requirements of u's contents, reading

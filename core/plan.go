@@ -60,7 +60,9 @@ func PlanSchedule(s Snapshot) Plan {
 	p := &planner{
 		units:    make(map[string]*SchedUnit, len(s.Units)),
 		machines: make(map[string]*machineModel, len(s.Machines)),
-		where:    map[string]*machineModel{},
+		names:    make([]string, 0, len(s.Units)),
+		order:    make([]*machineModel, 0, len(s.Machines)),
+		where:    make(map[string]*machineModel, len(s.Placements)),
 		evicted:  map[string]eviction{},
 		byMeta:   map[string][]*machineModel{},
 		failed:   map[string]bool{},

@@ -127,4 +127,4 @@ func (c *Cluster) SubmitAndStart(name string, contents []byte) error {
 
 // userChange notes that a leader must plan again before the cluster counts as
 // converged. Who wakes is the registry's business: see deliverWakeups.
-func (c *Cluster) userChange() { c.planned = false }
+func (c *Cluster) userChange() { c.planned, c.unitsVersion = false, c.unitsVersion+1 }

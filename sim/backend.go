@@ -16,6 +16,10 @@ type Backend struct {
 	Settle func() error
 	// Close releases the backend's resources.
 	Close func() error
+	// Revision, if set, returns a number that changes with every write to
+	// the registry (a lease renewal is no write), after applying due expiries:
+	// the checker reuses what it read while it has not changed.
+	Revision func() int64
 }
 
 // BackendFactory makes a fresh backend whose leases expire by clock.
@@ -29,5 +33,6 @@ func MemoryBackend(clock core.Clock) (Backend, error) {
 		Registry: r,
 		Expire:   func() error { r.Expire(); return nil },
 		Close:    func() error { return nil },
+		Revision: r.Revision,
 	}, nil
 }

@@ -123,6 +123,12 @@ type Cluster struct {
 	// planned says a leader pass ran after the last change an engine must see,
 	// so unplaceable is current.
 	planned bool
+	// unitsVersion counts the changes to units (userChange); checked is the
+	// last schedule found sound (checkSchedule).
+	unitsVersion uint64
+	checked      checkedSchedule
+	// lastRead is the checker's last read of the registry (snapshotForCheck).
+	lastRead readSnapshot
 	// beforePass is the schedule as the engine in this pass found it on taking
 	// or renewing the lease.
 	beforePass *checkSnapshot
@@ -136,6 +142,9 @@ type Cluster struct {
 	// wakeDirty says the registry may have changed since the last
 	// deliverWakeups: a write, an expiry, a machine booting or reconnecting.
 	wakeDirty bool
+	// enginesDirty says only the engines' scope may have changed (a machine
+	// joined or expired): deliverWakeups drains the engines' channels alone.
+	enginesDirty bool
 	// pausing says an engine is paused in its write (PauseEngineWrite).
 	pausing   bool
 	regFaults RegistryFaults

@@ -66,19 +66,31 @@ func (m *Machine) unwatch() {
 // a pass, NotifyDelay later, for each one that fired. A machine cut off from
 // the registry (partitioned, or the registry down) keeps its wake-up pending,
 // as a watch resumes after a reconnection.
+//
+// A change of presence (a machine joining or expiring) is in the engines'
+// scope only (core.Scope), so it drains only the engines' channels: no agent's
+// channel can have fired since the last full drain, which every other change
+// asks for.
 func (c *Cluster) deliverWakeups() {
-	if !c.wakeDirty {
+	if !c.wakeDirty && !c.enginesDirty {
 		return
 	}
-	c.wakeDirty = false
+	machines := c.machines
+	if !c.wakeDirty {
+		machines = c.engines
+	}
+	c.wakeDirty, c.enginesDirty = false, false
 	if c.backend.Settle != nil {
 		if err := c.backend.Settle(); err != nil {
 			c.tracef("-", "registry settle: %v", err)
 		}
 	}
+	if c.registryDown {
+		return
+	}
 	at := c.clock.Now().Add(c.cfg.NotifyDelay)
-	for _, m := range c.machines {
-		if !m.up || m.partitioned || c.registryDown {
+	for _, m := range machines {
+		if !m.up || m.partitioned {
 			continue
 		}
 		if fired(m.agentWake) && !c.dropped(m, "agent") {
@@ -266,10 +278,10 @@ func (c *Cluster) heartbeat(m *Machine) {
 	}
 	c.schedule(&event{at: m.lastBeat.Add(c.cfg.AgentTTL), kind: evExpiry, machine: m})
 	if first {
-		// A new presence is a change; a renewal is a keep-alive that wakes
-		// nobody.
+		// A new presence is a change for the engines; a renewal is a
+		// keep-alive that wakes nobody.
 		c.planned = false
-		c.wakeDirty = true
+		c.enginesDirty = true
 	}
 }
 
@@ -285,5 +297,5 @@ func (c *Cluster) checkExpiry(m *Machine) {
 	c.expiredAt[m.ID] = c.clock.Now()
 	c.tracef(m.ID, "presence expired")
 	c.planned = false
-	c.wakeDirty = true
+	c.enginesDirty = true
 }

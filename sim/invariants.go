@@ -3,6 +3,8 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/fleet-rebuild/fleet/core"
@@ -115,7 +117,31 @@ type checkSnapshot struct {
 	placements []core.Placement
 }
 
+// snapshotForCheck reads the live machines and the placements, or returns the
+// last snapshot read if the registry's revision has not changed since. The
+// snapshot is shared: its readers never change it.
 func (c *Cluster) snapshotForCheck() *checkSnapshot {
+	var rev int64
+	if c.backend.Revision != nil {
+		rev = c.backend.Revision()
+		if c.lastRead.snap != nil && c.lastRead.rev == rev {
+			return c.lastRead.snap
+		}
+	}
+	s := c.readForCheck()
+	if c.backend.Revision != nil && s != nil {
+		c.lastRead = readSnapshot{snap: s, rev: rev}
+	}
+	return s
+}
+
+// readSnapshot is a checker's snapshot and the registry revision it was read at.
+type readSnapshot struct {
+	snap *checkSnapshot
+	rev  int64
+}
+
+func (c *Cluster) readForCheck() *checkSnapshot {
 	ms, err := c.backend.Registry.Machines(c.ctx)
 	if err != nil {
 		c.tracef("-", "checker: read machines: %v", err)
@@ -132,6 +158,30 @@ func (c *Cluster) snapshotForCheck() *checkSnapshot {
 		s.ids = append(s.ids, m.ID)
 	}
 	return s
+}
+
+// checkedSchedule is the last schedule checkSchedule found sound, and the
+// version of the submitted units it was checked against.
+type checkedSchedule struct {
+	snap  *checkSnapshot
+	units uint64
+}
+
+// same reports whether s and the units are what was checked.
+func (k checkedSchedule) same(s *checkSnapshot, units uint64) bool {
+	if k.snap == s && k.units == units {
+		return true
+	}
+	if k.snap == nil || k.units != units || !slices.Equal(k.snap.placements, s.placements) || !slices.Equal(k.snap.ids, s.ids) {
+		return false
+	}
+	for _, id := range s.ids {
+		a, b := k.snap.machines[id], s.machines[id]
+		if a.PublicIP != b.PublicIP || a.Capabilities != b.Capabilities || a.Version != b.Version || !maps.Equal(a.Metadata, b.Metadata) {
+			return false
+		}
+	}
+	return true
 }
 
 // afterLeaderPass checks the invariants that a leader's pass must leave true.
@@ -222,8 +272,19 @@ func (c *Cluster) unitNames() []string {
 }
 
 // checkSchedule checks single placement, failover and constraints on the
-// schedule a leader's pass left.
+// schedule a leader's pass left. Its verdict depends only on the placements,
+// the live machines and the submitted units, so a schedule found sound is not
+// checked again until one of them changed.
 func (c *Cluster) checkSchedule(s *checkSnapshot) {
+	if c.checked.same(s, c.unitsVersion) {
+		return
+	}
+	violations := len(c.violations)
+	defer func() {
+		if len(c.violations) == violations {
+			c.checked = checkedSchedule{snap: s, units: c.unitsVersion}
+		}
+	}()
 	seen := map[string]string{}
 	placed := map[string][]*core.SchedUnit{}
 	for _, p := range s.placements {
@@ -308,16 +369,18 @@ func (c *Cluster) checkLeastLoaded(s *checkSnapshot, ds []core.Decision) {
 	}
 }
 
-// checkChoice checks one placement decision against every machine.
+// checkChoice checks one placement decision against every machine: the
+// least-loaded machine that could take the unit, ties by ID. A machine no less
+// loaded than the best so far cannot be it, so whether it could take the unit
+// is not asked.
 func (c *Cluster) checkChoice(s *checkSnapshot, units map[string][]*core.SchedUnit, u *core.SchedUnit, d core.Decision, exclude string) {
 	best, bestLoad := "", 0
 	for _, id := range s.ids {
-		if id == exclude || couldTake(u, s.machines[id], units[id], c.replacesUnit) != "" {
+		l := len(units[id])
+		if id == exclude || (best != "" && l >= bestLoad) || couldTake(u, s.machines[id], units[id], c.replacesUnit) != "" {
 			continue
 		}
-		if l := len(units[id]); best == "" || l < bestLoad {
-			best, bestLoad = id, l
-		}
+		best, bestLoad = id, l
 	}
 	if best != d.To {
 		c.violate(InvPlacement, "%s: least-loaded eligible machine is %q (load %d), chosen %s has load %d", d, best, bestLoad, d.To, len(units[d.To]))
