@@ -83,7 +83,7 @@ func BenchmarkC1M(b *testing.B) {
 // SIM_CURVE=1. Run with -benchtime 1x.
 func BenchmarkCurve(b *testing.B) {
 	full := os.Getenv("SIM_CURVE") == "1"
-	etcd, stop := LazyEtcdBackend()
+	etcd, stop := EtcdBackend()
 	defer func() {
 		if err := stop(); err != nil {
 			b.Error(err)
