@@ -83,8 +83,8 @@ bench-cluster:
 	$(BENCH_DIR)/bin/fleet-bench -bin $(BENCH_DIR)/bin -dir $(BENCH_DIR); s=$$?; rm -r $(BENCH_DIR)/bin; rmdir $(BENCH_DIR) 2>/dev/null; exit $$s
 
 # Faults on a cluster of real processes (root and systemd): the whole set,
-# including what the quick set run by `go test ./...` leaves out, but not the
-# tests of known gaps in fleetd (CHAOS_KNOWN_GAPS=1). See docs/chaos.md.
+# including what the quick set run by `go test ./...` leaves out. See
+# docs/chaos.md.
 .PHONY: chaos
 CHAOS_COUNT ?= 1
 chaos:

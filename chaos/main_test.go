@@ -158,24 +158,11 @@ func needCluster(t *testing.T) *cluster {
 // quick set CI runs.
 const fullSetEnv = "CHAOS_FULL"
 
-// knownGapsEnv names the knob that runs the tests showing a known gap in
-// fleetd: they fail until it is fixed.
-const knownGapsEnv = "CHAOS_KNOWN_GAPS"
-
 // onlyInFullSet skips a test outside the whole set, even under CI=true, and
 // says why it is not in the quick set.
 func onlyInFullSet(t *testing.T, why string) {
 	t.Helper()
 	if os.Getenv(fullSetEnv) != "1" {
 		t.Skipf("not in the quick set (%s); run it with %s=1 (make chaos)", why, fullSetEnv)
-	}
-}
-
-// knownGap skips a test that fails because of gap in fleetd, even under
-// CI=true, unless knownGapsEnv=1.
-func knownGap(t *testing.T, gap string) {
-	t.Helper()
-	if os.Getenv(knownGapsEnv) != "1" {
-		t.Skipf("known gap in fleetd (%s): fails until fixed; run it with %s=1", gap, knownGapsEnv)
 	}
 }

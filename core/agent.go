@@ -81,14 +81,16 @@ type startRecord struct {
 // Agent is the executor role for one machine. Its view of what runs comes from
 // the unit manager on every pass, never from memory of what it did; the only
 // state it keeps is caches (unit contents by hash), the last states it published
-// and which revision of each unit it started.
+// and which revision of each unit it started on which manager instance.
 //
-// A launched unit is started when this agent has not started it for the unit's
-// current revision: after it was placed here, its contents changed, its target
-// state changed (a stop and a start, each a new revision), or this agent
-// restarted. A start that systemd refuses is retried with back-off. A unit that
-// was started and then ended (exited, crashed, or stopped behind fleet's back)
-// is not started again: restarting is systemd's job (Restart=).
+// A launched unit is started when this agent has not started it on the current
+// manager instance (UnitManager.Instance) for the unit's current revision:
+// after it was placed here, its contents changed, its target state changed (a
+// stop and a start, each a new revision), this agent restarted, or a new
+// systemd manager replaced the one that ran it. A start that systemd refuses
+// is retried with back-off. A unit that was started and then ended (exited,
+// crashed, or stopped behind fleet's back) under the same manager is not
+// started again: restarting is systemd's job (Restart=).
 type Agent struct {
 	cfg       AgentConfig
 	reg       AgentRegistry
@@ -97,6 +99,7 @@ type Agent struct {
 	reqs      map[Hash]parsedReqs
 	published map[string]UnitState
 	starts    map[string]*startRecord
+	instance  string // the manager instance starts refers to
 	lastBeat  time.Time
 	// resync: the next publish first reads what the registry holds for this
 	// machine, because published may be wrong (a start, a failed or
@@ -152,6 +155,11 @@ func (a *Agent) Reconcile(ctx context.Context, now time.Time) (AgentResult, erro
 	if err != nil {
 		res.NextWake = now.Add(a.cfg.TTL / 3)
 		return res, fmt.Errorf("agent %s: list units: %w", a.cfg.Machine.ID, err)
+	}
+	if inst := a.mgr.Instance(); inst != a.instance {
+		// A new manager: nothing this agent started runs any more.
+		a.instance = inst
+		clear(a.starts)
 	}
 	tasks, wake := a.plan(desired, actual, now)
 	res.NextWake = earliest(now.Add(a.cfg.Resync), wake)

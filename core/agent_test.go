@@ -175,6 +175,44 @@ func TestAgentStartsEndingUnitsOnce(t *testing.T) {
 	}
 }
 
+// A launched unit is started once per revision and manager instance: one that
+// ran and ended is left alone on the manager that ran it, but started again
+// when a new manager replaces that one (every unit stopped with the old).
+func TestAgentStartsUnitsAgainOnNewManager(t *testing.T) {
+	r := newAgentRig(t)
+	r.submit("a.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n")
+	r.setTarget("a.service", core.Launched)
+	r.submitStart("b.service")
+	r.pass()
+	r.pass()
+	if s := r.state("a.service"); s != core.ActiveInactive {
+		t.Fatalf("a.service is %s, want inactive (it exited)", s)
+	}
+	if got := tasks(r.pass()); got != "" {
+		t.Fatalf("tasks = %q for a unit that ran and ended, want none", got)
+	}
+	before := r.sd.Instance()
+	r.sd.Restart()
+	if r.sd.Instance() == before {
+		t.Fatalf("Instance() = %q after Restart, unchanged", before)
+	}
+	if s := r.state("b.service"); s != core.ActiveInactive {
+		t.Fatalf("b.service is %s after the manager restarted, want inactive", s)
+	}
+	want := "start a.service (target launched); start b.service (target launched)"
+	if got := tasks(r.pass()); got != want {
+		t.Fatalf("tasks = %q on a new manager, want %q", got, want)
+	}
+	if s := r.state("b.service"); s != core.ActiveActive {
+		t.Errorf("b.service is %s, want active again", s)
+	}
+	for range 5 {
+		if got := tasks(r.pass()); got != "" {
+			t.Fatalf("tasks = %q on the same new manager, want none (a ran and ended again)", got)
+		}
+	}
+}
+
 // A start that systemd refuses is retried with exponential back-off.
 func TestAgentBacksOffRefusedStarts(t *testing.T) {
 	r := newAgentRig(t)

@@ -60,4 +60,9 @@ type UnitManager interface {
 	// Notify returns a channel that receives a value (coalesced, capacity 1) after
 	// each change of a fleet unit's state, closed when ctx is done.
 	Notify(ctx context.Context) <-chan struct{}
+	// Instance identifies the manager process the last calls reached. It
+	// changes only when a new manager replaces the old one (and every unit's
+	// runtime state is lost with it): not when a connection to the same
+	// manager is made again, nor on daemon-reload or daemon-reexec.
+	Instance() string
 }

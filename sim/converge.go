@@ -183,15 +183,16 @@ func (c *Cluster) machineConverged(m *Machine, want []*core.SchedUnit) (bool, st
 
 // ended reports whether launched unit u, reported as s by m's systemd, ran
 // and ended legitimately: it is inactive or failed, and m's current fleetd
-// started it with its current contents after the user last set it launched.
-// fleet starts a launched unit once per revision; restarting it is systemd's
-// job (Restart=).
+// started it on m's current systemd instance with its current contents after
+// the user last set it launched. fleet starts a launched unit once per
+// revision and manager instance; restarting it is systemd's job (Restart=). A
+// unit stopped by a restart of systemd did not end legitimately.
 func (c *Cluster) ended(m *Machine, u *core.SchedUnit, s core.UnitStatus) bool {
 	if s.ActiveState != core.ActiveInactive && s.ActiveState != core.ActiveFailed {
 		return false
 	}
 	st, ok := m.starts.byRun[u.Name]
-	return ok && st.hash == u.Hash && st.seq > c.units[u.Name].launchedSeq
+	return ok && st.hash == u.Hash && st.instance == m.sd.Instance() && st.seq > c.units[u.Name].launchedSeq
 }
 
 // RunUntilConverged runs until the cluster converges, checking every interval of

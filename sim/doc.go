@@ -31,8 +31,10 @@
 // applies its own reading of the placement rules (rules.go), not core's.
 // Convergence means every machine's systemd runs exactly its share in its
 // target states, a launched unit being running or, started once for its
-// current revision, ended (fleet leaves restarting to systemd); the states
-// the agents publish match what systemd runs; and core.CurrentState agrees.
+// current revision on the current systemd instance, ended (fleet leaves
+// restarting to systemd; a unit stopped by a systemd restart must run again);
+// the states the agents publish match what systemd runs; and
+// core.CurrentState agrees.
 //
 // # Using it
 //

@@ -16,18 +16,21 @@ func newSystemd(clock core.Clock, job time.Duration) *systemd {
 }
 
 // started is a start that one fleetd incarnation asked of its systemd and
-// systemd accepted: the contents of the unit's file then, and when (the
-// cluster's sequence of user commands and starts).
+// systemd accepted: the contents of the unit's file then, the manager instance
+// that accepted it, and when (the cluster's sequence of user commands and
+// starts).
 type started struct {
-	hash core.Hash
-	seq  uint64
+	hash     core.Hash
+	instance string
+	seq      uint64
 }
 
 // startLog is the checker's record of what a machine's current fleetd really
 // started, kept by watching its calls to systemd (not by asking the agent).
 // A launched unit that ran and ended is settled if it was started with its
-// current contents after the user last set it launched: fleet starts a unit
-// once per revision and leaves restarting to systemd.
+// current contents after the user last set it launched, by the manager
+// instance now running: fleet starts a unit once per revision and manager
+// instance and leaves restarting to systemd.
 type startLog struct {
 	c     *Cluster
 	sd    *systemd
@@ -69,7 +72,7 @@ func (l *startLog) Start(ctx context.Context, name string) error {
 	for _, u := range units {
 		if u.Name == name {
 			l.c.opSeq++
-			l.byRun[name] = started{hash: u.Hash, seq: l.c.opSeq}
+			l.byRun[name] = started{hash: u.Hash, instance: l.sd.Instance(), seq: l.c.opSeq}
 		}
 	}
 	return nil
@@ -80,6 +83,8 @@ func (l *startLog) Stop(ctx context.Context, name string) error { return l.sd.St
 func (l *startLog) Units(ctx context.Context) ([]core.UnitStatus, error) { return l.sd.Units(ctx) }
 
 func (l *startLog) Notify(ctx context.Context) <-chan struct{} { return l.sd.Notify(ctx) }
+
+func (l *startLog) Instance() string { return l.sd.Instance() }
 
 // wakeSystemd schedules m's systemd to apply its next due state change, which
 // wakes the agent as a D-Bus signal would.

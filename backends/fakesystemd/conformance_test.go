@@ -18,3 +18,15 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+func TestConformanceReplace(t *testing.T) {
+	unitmanagertest.RunReplace(t, func(t *testing.T) unitmanagertest.Instance {
+		clock := newTestClock()
+		m := fakesystemd.New(clock)
+		return unitmanagertest.Instance{
+			Manager: m,
+			Settle:  func() { clock.Advance(50 * time.Millisecond); m.Step() },
+			Replace: m.Restart,
+		}
+	})
+}

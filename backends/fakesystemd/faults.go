@@ -108,10 +108,12 @@ func (m *Manager) StopBehindBack(name string) error {
 // removed are forgotten. The new manager then loads every file in fleet's
 // directory, as a Reload would (no Reload is needed), and starts the loaded
 // units whose [Install] section says WantedBy=default.target, since fleet
-// enables units that have one. Notify subscribers stay subscribed.
+// enables units that have one. Notify subscribers stay subscribed; Instance
+// changes.
 func (m *Manager) Restart() {
 	m.lock()
 	defer m.unlock()
+	m.restarts++
 	m.units = slices.DeleteFunc(m.units, func(e *entry) bool { return !e.hasFile })
 	m.dirty = true
 	for _, e := range m.units {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,8 @@ type Manager struct {
 	faults Faults
 	subs   []chan struct{}
 	dirty  bool // a unit's state changed since subscribers were last told
+	// restarts counts Restart calls: the manager instance.
+	restarts uint64
 }
 
 // Option configures a Manager.
@@ -283,6 +286,13 @@ func (m *Manager) Units(ctx context.Context) ([]core.UnitStatus, error) {
 		}
 	}
 	return list, nil
+}
+
+// Instance identifies the manager: it changes on every Restart.
+func (m *Manager) Instance() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return "fake-" + strconv.FormatUint(m.restarts, 10)
 }
 
 // Notify returns a channel that receives a value (coalesced, capacity 1)

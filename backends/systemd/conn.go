@@ -33,13 +33,14 @@ type conn struct {
 	bus     *dbus.Conn
 	signals chan *dbus.Signal
 	done    <-chan struct{} // closed once bus is closed
+	id      identity        // of the manager process
 }
 
 // dial connects to the private socket. It is bounded by ctx; the connection
 // itself lives until close is called, the manager drops it, or a write to it
 // takes longer than writeTimeout.
 func dial(ctx context.Context, socket string, writeTimeout time.Duration) (*conn, error) {
-	bus, err := dialPrivate(ctx, socket, writeTimeout)
+	bus, id, err := dialPrivate(ctx, socket, writeTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("systemd: connect to %s: %w", socket, err)
 	}
@@ -66,7 +67,10 @@ func dial(ctx context.Context, socket string, writeTimeout time.Duration) (*conn
 		bus.Close()
 		return nil, fmt.Errorf("systemd: connect to %s: %w", socket, r.err)
 	}
-	c := &conn{sd: r.sd, bus: bus, signals: make(chan *dbus.Signal, signalBuffer), done: bus.Context().Done()}
+	c := &conn{
+		sd: r.sd, bus: bus, signals: make(chan *dbus.Signal, signalBuffer), done: bus.Context().Done(),
+		id: id,
+	}
 	bus.Signal(c.signals)
 	if err := c.subscribe(ctx); err != nil {
 		c.close()
@@ -78,17 +82,20 @@ func dial(ctx context.Context, socket string, writeTimeout time.Duration) (*conn
 // dialPrivate opens one godbus connection to a private systemd socket: EXTERNAL
 // authentication with the numeric uid, and no Hello (there is no bus daemon).
 // The connection outlives ctx, which bounds only the handshake; every write on
-// it must complete within writeTimeout (see deadlineConn).
-func dialPrivate(ctx context.Context, socket string, writeTimeout time.Duration) (*dbus.Conn, error) {
+// it must complete within writeTimeout (see deadlineConn). It also identifies
+// the manager at the other end.
+func dialPrivate(ctx context.Context, socket string, writeTimeout time.Duration) (*dbus.Conn, identity, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
-		return nil, err
+		return nil, identity{}, err
 	}
+	var id identity
+	id.instance, id.err = peerInstance(nc)
 	c, err := dbus.NewConn(deadlineConn{Conn: nc, timeout: writeTimeout})
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, identity{}, err
 	}
 	auth := make(chan error, 1)
 	go func() { auth <- c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}) }()
@@ -101,9 +108,9 @@ func dialPrivate(ctx context.Context, socket string, writeTimeout time.Duration)
 	}
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("authenticate: %w", err)
+		return nil, identity{}, fmt.Errorf("authenticate: %w", err)
 	}
-	return c, nil
+	return c, id, nil
 }
 
 // deadlineConn is the socket under a godbus connection. godbus writes a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type Manager struct {
 	pending  int                  // jobs queued and not yet observed
 	idle     chan struct{}        // closed when pending drops to zero
 	closed   bool
+	instance string // of the manager last connected to (see setConn)
+	conns    uint64 // connections made
 }
 
 var _ core.UnitManager = (*Manager)(nil)
@@ -251,6 +254,10 @@ func (m *Manager) reconnect() *conn {
 
 // setConn installs a live connection and starts reading its signals. After
 // Close it closes c instead.
+//
+// It takes the identity of the manager behind c as the instance; a manager
+// that cannot be identified counts as a new one on every connection (units
+// that ended are then started again after a reconnect), which is logged.
 func (m *Manager) setConn(c *conn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -259,6 +266,12 @@ func (m *Manager) setConn(c *conn) {
 		return
 	}
 	m.conn = c
+	m.conns++
+	m.instance = c.id.instance
+	if c.id.err != nil {
+		m.instance = "unidentified manager on connection " + strconv.FormatUint(m.conns, 10)
+		m.cfg.Logger.Warn("cannot identify the systemd manager; each reconnect counts as a new manager", "socket", m.cfg.Socket, "err", c.id.err)
+	}
 	m.wg.Add(1)
 	go m.readSignals(c)
 }
@@ -277,6 +290,13 @@ func (m *Manager) goOwned(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// Instance identifies the manager last connected to: its PID and start time.
+func (m *Manager) Instance() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.instance
 }
 
 // current returns the live connection, or an ErrUnavailable error.

@@ -52,6 +52,7 @@ func TestReconnectAfterReexec(t *testing.T) {
 	}
 	waitUnit(t, m, "kept.service", active)
 	settle(m)
+	before := m.Instance()
 	ch := m.Notify(t.Context())
 	// daemon-reexec replaces the manager in place: connections drop, units
 	// keep running.
@@ -62,6 +63,10 @@ func TestReconnectAfterReexec(t *testing.T) {
 		t.Fatal("no notification after daemon-reexec")
 	}
 	waitUnit(t, m, "kept.service", active)
+	// The same process runs on, with its units: the same manager instance.
+	if got := m.Instance(); got != before {
+		t.Errorf("Instance() = %q after daemon-reexec, want %q unchanged", got, before)
+	}
 	if err := m.Stop(t.Context(), "kept.service"); err != nil {
 		t.Fatalf("Stop after reconnect: %v", err)
 	}

@@ -13,6 +13,13 @@ type Instance struct {
 	Manager core.UnitManager
 	// Settle lets pending jobs progress: on a fake it advances virtual time; on real systemd it sleeps briefly. Tests poll Units() with Settle between polls, at most a bounded number of times.
 	Settle func()
+	// Reconnect, if set, breaks the Manager's connection to the manager,
+	// which stays up; the Manager is to connect again by itself. Nil for a
+	// backend without a connection.
+	Reconnect func()
+	// Replace replaces the manager by a new process, as when systemd is
+	// killed with its units and started again. Only RunReplace uses it.
+	Replace func()
 }
 
 // MaxSettles bounds every wait of the suite: a test polls Units at most
@@ -67,6 +74,7 @@ func Run(t *testing.T, newInstance func(t *testing.T) Instance) {
 		{"RepeatedStartStop", testRepeatedStartStop},
 		{"NotifyAfterChange", testNotify},
 		{"NotifyClosesOnCancel", testNotifyCancel},
+		{"InstanceStable", testInstanceStable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
