@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/coreos/go-systemd/v22/unit"
 )
@@ -102,8 +103,9 @@ func normalize(data []byte) []byte {
 }
 
 // prescan catches what the go-systemd parser gets wrong or reports without a
-// line: over-long lines, options before any section, comments whose trailing
-// backslash would hide the next line, and malformed section headers. It reads
+// line: over-long lines, invalid UTF-8, options before any section, comments
+// whose trailing backslash would hide the next line, and malformed section
+// headers. It reads
 // lines as the parser does: a line after one that ends an option's value in a
 // backslash is part of that value, whatever it starts with.
 func prescan(name string, data []byte) error {
@@ -117,6 +119,11 @@ func prescan(name string, data []byte) error {
 		}
 		if len(line) >= MaxUnitLineLength {
 			return bad("line is %d bytes; lines must be shorter than %d", len(line), MaxUnitLineLength)
+		}
+		if !utf8.ValidString(line) {
+			// The parser would read each invalid byte as U+FFFD (three bytes),
+			// so the file would not be the one the user wrote.
+			return bad("line is not valid UTF-8")
 		}
 		if strings.IndexByte(line, 0) >= 0 {
 			return bad("line contains a NUL byte")

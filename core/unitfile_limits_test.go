@@ -49,3 +49,15 @@ func TestUnitFileLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidUTF8IsRefused: a line that is not valid UTF-8 is refused with its
+// line (found by FuzzParseUnitFile: the parser read each invalid byte as
+// U+FFFD, so the canonical form grew past the line limit and differed from
+// the file).
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	_, err := ParseUnitFile("x.service", []byte("[Service]\nExec\x93Start=/bin/true\n"))
+	var ufe *UnitFileError
+	if !errors.As(err, &ufe) || ufe.Line != 2 || !strings.Contains(err.Error(), "not valid UTF-8") {
+		t.Fatalf("err = %v, want a UnitFileError for line 2 naming invalid UTF-8", err)
+	}
+}
