@@ -77,25 +77,8 @@ type planMemo struct {
 
 // matches reports whether these reads are the ones the memo was planned from.
 func (m *planMemo) matches(units []Unit, machines []MachineState, placements []Placement) bool {
-	if !m.valid || len(units) != len(m.units) || len(machines) != len(m.machines) || len(placements) != len(m.placements) {
-		return false
-	}
-	for i := range units {
-		if units[i] != m.units[i] {
-			return false
-		}
-	}
-	for i := range placements {
-		if placements[i] != m.placements[i] {
-			return false
-		}
-	}
-	for i := range machines {
-		if !sameMachineState(machines[i], m.machines[i]) {
-			return false
-		}
-	}
-	return true
+	return m.valid && slices.Equal(units, m.units) && slices.Equal(placements, m.placements) &&
+		slices.EqualFunc(machines, m.machines, sameMachineState)
 }
 
 // remember keeps plan as the plan of these reads, with its own copy of the
