@@ -79,19 +79,8 @@ func TestSecureCertificateUser(t *testing.T) {
 // wrong, and nothing is written.
 func TestSecureRefusals(t *testing.T) {
 	s := etcdtest.StartSecure(t, etcd.DefaultPrefix)
-	dir := t.TempDir()
-	other, err := testpki.NewCA(dir, "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := other.Issue("foreign", testpki.Options{CommonName: etcdtest.FleetUser})
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired, err := s.CA.Issue("expired", testpki.Options{CommonName: etcdtest.FleetUser, Expired: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherCA, foreign := s.Foreign(t)
+	expired := s.Expired(t)
 	fleet := func(f func(*etcd.ClientConfig)) etcd.ClientConfig {
 		cc := s.ClientConfig(etcdtest.FleetUser, etcdtest.FleetPassword)
 		cc.DialTimeout = secureDialTimeout
@@ -103,8 +92,8 @@ func TestSecureRefusals(t *testing.T) {
 		cc   etcd.ClientConfig
 		want []string
 	}{
-		{"wrong CA", fleet(func(c *etcd.ClientConfig) { c.CAFile = other.CertFile }),
-			[]string{"server's certificate is not trusted by CA file " + other.CertFile, "certificate signed by unknown authority"}},
+		{"wrong CA", fleet(func(c *etcd.ClientConfig) { c.CAFile = otherCA }),
+			[]string{"server's certificate is not trusted by CA file " + otherCA, "certificate signed by unknown authority"}},
 		{"no CA file", fleet(func(c *etcd.ClientConfig) { c.CAFile = "" }),
 			[]string{"not trusted by the system's CAs"}},
 		{"expired client certificate", fleet(func(c *etcd.ClientConfig) { c.CertFile, c.KeyFile = expired.CertFile, expired.KeyFile }),

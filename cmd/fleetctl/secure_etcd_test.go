@@ -25,18 +25,8 @@ func TestSecureEtcdDriver(t *testing.T) {
 	s := etcdtest.StartSecure(t, etcd.DefaultPrefix)
 	machine := startSecureFleetd(t, s)
 	dir := t.TempDir()
-	other, err := testpki.NewCA(dir, "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := other.Issue("foreign", testpki.Options{CommonName: etcdtest.FleetUser})
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired, err := s.CA.Issue("expired", testpki.Options{CommonName: etcdtest.FleetUser, Expired: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherCA, foreign := s.Foreign(t)
+	expired := s.Expired(t)
 	passwordFile := filepath.Join(dir, "password")
 	if err := os.WriteFile(passwordFile, []byte(etcdtest.FleetPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -79,8 +69,8 @@ func TestSecureEtcdDriver(t *testing.T) {
 		args     []string
 		want     []string
 	}{
-		{"wrong CA", etcdtest.FleetPassword, cmd(tlsFlags(other.CertFile, s.Client), etcdtest.FleetUser, "list-machines"),
-			[]string{"the server's certificate is not trusted by CA file " + other.CertFile}},
+		{"wrong CA", etcdtest.FleetPassword, cmd(tlsFlags(otherCA, s.Client), etcdtest.FleetUser, "list-machines"),
+			[]string{"the server's certificate is not trusted by CA file " + otherCA}},
 		{"expired client certificate", etcdtest.FleetPassword, cmd(tlsFlags(s.CA.CertFile, expired), etcdtest.FleetUser, "list-machines"),
 			[]string{"client certificate " + expired.CertFile + " expired at"}},
 		{"client certificate from another CA", etcdtest.FleetPassword, cmd(tlsFlags(s.CA.CertFile, foreign), etcdtest.FleetUser, "list-machines"),

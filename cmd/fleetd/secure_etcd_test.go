@@ -18,14 +18,7 @@ import (
 // machine.
 func TestSecureEtcd(t *testing.T) {
 	s := etcdtest.StartSecure(t, etcd.DefaultPrefix)
-	other, err := testpki.NewCA(t.TempDir(), "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := other.Issue("foreign", testpki.Options{CommonName: etcdtest.FleetUser})
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherCA, foreign := s.Foreign(t)
 	args := func(ca string, client testpki.Pair, user string) []string {
 		return []string{
 			"-etcd_servers", s.Srv.Endpoints()[0], "-unit_manager", "fake",
@@ -40,8 +33,8 @@ func TestSecureEtcd(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"wrong CA", password(etcdtest.FleetPassword), args(other.CertFile, s.Client, etcdtest.FleetUser),
-			[]string{"not trusted by CA file " + other.CertFile}},
+		{"wrong CA", password(etcdtest.FleetPassword), args(otherCA, s.Client, etcdtest.FleetUser),
+			[]string{"not trusted by CA file " + otherCA}},
 		{"client certificate from another CA", password(etcdtest.FleetPassword), args(s.CA.CertFile, foreign, etcdtest.FleetUser),
 			[]string{"refused client certificate " + foreign.CertFile}},
 		{"wrong password", password("guess"), args(s.CA.CertFile, s.Client, etcdtest.FleetUser),

@@ -157,3 +157,29 @@ func (s *Secure) setUpAuth(ctx context.Context) error {
 	_, err = cli.AuthEnable(ctx)
 	return err
 }
+
+// Foreign makes a CA the server does not trust and returns its certificate
+// file and a client certificate for FleetUser issued by it.
+func (s *Secure) Foreign(t testing.TB) (caFile string, client testpki.Pair) {
+	t.Helper()
+	other, err := testpki.NewCA(t.TempDir(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := other.Issue("foreign", testpki.Options{CommonName: FleetUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return other.CertFile, p
+}
+
+// Expired issues a client certificate for FleetUser from the server's CA whose
+// validity has ended.
+func (s *Secure) Expired(t testing.TB) testpki.Pair {
+	t.Helper()
+	p, err := s.CA.Issue("expired", testpki.Options{CommonName: FleetUser, Expired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
