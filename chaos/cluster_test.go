@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleet-rebuild/fleet/internal/clusterprobe"
 	"github.com/fleet-rebuild/fleet/internal/clusterstate"
+	"github.com/fleet-rebuild/fleet/internal/procfs"
 )
 
 // cluster is the running test cluster, as fleet-cluster recorded it.
@@ -371,9 +372,9 @@ func (c *cluster) freeze(t *testing.T, m machine) time.Time {
 	p := c.signal(t, m, syscall.SIGSTOP)
 	t.Cleanup(func() { _ = syscall.Kill(p.PID, syscall.SIGCONT) })
 	eventually(t, waitLimit, m.Name+"'s fleetd stopped", func() error {
-		state, _, err := clusterstate.ProcStat(p.PID)
-		if err != nil || state != 'T' {
-			return errors.Join(err, fmt.Errorf("state %c: %w", state, errNotYet))
+		s, err := procfs.ReadStat(p.PID)
+		if err != nil || s.State != 'T' {
+			return errors.Join(err, fmt.Errorf("state %c: %w", s.State, errNotYet))
 		}
 		return nil
 	})

@@ -12,10 +12,10 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/fleet-rebuild/fleet/api"
 	"github.com/fleet-rebuild/fleet/daemon/config"
+	"github.com/fleet-rebuild/fleet/internal/procfs"
 )
 
 // access is how the API's listeners authenticate their clients and which
@@ -184,19 +184,9 @@ func (a *access) identify(r *http.Request) api.Identity {
 
 // peerOf reads the credentials of a unix socket's peer (SO_PEERCRED).
 func peerOf(c *net.UnixConn) (api.Peer, error) {
-	raw, err := c.SyscallConn()
+	cred, err := procfs.PeerCred(c)
 	if err != nil {
 		return api.Peer{}, err
-	}
-	var cred *syscall.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return api.Peer{}, err
-	}
-	if credErr != nil {
-		return api.Peer{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
 	return api.Peer{UID: cred.Uid, GID: cred.Gid}, nil
 }

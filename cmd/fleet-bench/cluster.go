@@ -19,6 +19,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/fleet-rebuild/fleet/internal/clusterstate"
+	"github.com/fleet-rebuild/fleet/internal/procfs"
 )
 
 // machine is one machine of the cluster; proc one process fleet-cluster started.
@@ -98,8 +99,8 @@ func (c *cluster) procOf(role, name string) (proc, bool) {
 // kill sends SIGKILL to the recorded process, only while it is still the one
 // recorded (same start time).
 func kill(p proc) error {
-	_, start, err := clusterstate.ProcStat(p.PID)
-	if err != nil || start != p.Start {
+	s, err := procfs.ReadStat(p.PID)
+	if err != nil || s.StartTime != p.Start {
 		return fmt.Errorf("%s %s (pid %d) is gone", p.Role, p.Name, p.PID)
 	}
 	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
@@ -110,21 +111,8 @@ func kill(p proc) error {
 
 // cpuSeconds is the user plus system CPU seconds the process has used.
 func cpuSeconds(p proc) (float64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed", p.PID)
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed", p.PID)
-	}
-	const ticks = 100 // USER_HZ
-	return (ut + st) / ticks, nil
+	s, err := procfs.ReadStat(p.PID)
+	return s.CPUSeconds(), err
 }
 
 // metrics reads a fleetd's /metrics over its API socket: every sample, keyed
@@ -255,11 +243,8 @@ ExecStart=/bin/sleep infinity
 func (c *cluster) cpuByProc() map[proc]float64 {
 	out := map[proc]float64{}
 	for _, p := range c.Procs {
-		if _, start, err := clusterstate.ProcStat(p.PID); err != nil || start != p.Start {
-			continue
-		}
-		if v, err := cpuSeconds(p); err == nil {
-			out[p] = v
+		if s, err := procfs.ReadStat(p.PID); err == nil && s.StartTime == p.Start {
+			out[p] = s.CPUSeconds()
 		}
 	}
 	var ru syscall.Rusage

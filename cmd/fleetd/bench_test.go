@@ -14,6 +14,7 @@ import (
 	"github.com/fleet-rebuild/fleet/api"
 	"github.com/fleet-rebuild/fleet/backends/etcd"
 	"github.com/fleet-rebuild/fleet/core"
+	"github.com/fleet-rebuild/fleet/internal/procfs"
 )
 
 // benchCluster is three fleetd processes with the fake unit manager: the
@@ -127,20 +128,11 @@ func (c *benchCluster) etcdRequests(b *testing.B) float64 {
 // cpuSeconds is the user plus system CPU time a process has used.
 func cpuSeconds(b *testing.B, p *proc) float64 {
 	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	s, err := procfs.ReadStat(p.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The fields after the command name, which is in parentheses.
-	rest := string(raw[strings.LastIndexByte(string(raw), ')')+2:])
-	f := strings.Fields(rest)
-	utime, err1 := strconv.ParseFloat(f[11], 64)
-	stime, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("parse /proc stat %q", rest)
-	}
-	const ticks = 100 // USER_HZ on Linux
-	return (utime + stime) / ticks
+	return s.CPUSeconds()
 }
 
 // envInt reads a positive integer knob from the environment.

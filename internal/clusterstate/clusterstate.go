@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/fleet-rebuild/fleet/internal/procfs"
 )
 
 // File is the name of the record, in the cluster directory.
@@ -100,43 +100,16 @@ func Load(dir string) (*State, error) {
 	return &s, nil
 }
 
-// ProcStat returns a process's state letter and start time from
-// /proc/PID/stat.
-func ProcStat(pid int) (state byte, start uint64, err error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	// The command name is in parentheses and may hold spaces: split after it.
-	i := strings.LastIndexByte(string(data), ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	fields := strings.Fields(string(data[i+1:]))
-	// fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	start, err = strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return fields[0][0], start, nil
-}
-
-// StartTime returns pid's start time.
+// StartTime returns pid's start time (see procfs.Stat).
 func StartTime(pid int) (uint64, error) {
-	_, start, err := ProcStat(pid)
-	return start, err
+	s, err := procfs.ReadStat(pid)
+	return s.StartTime, err
 }
 
 // Alive reports whether p is still the process recorded: it exists, is not a
 // zombie and started at the recorded time. A PID reused by another process is
 // not alive.
 func (p Proc) Alive() bool {
-	state, start, err := ProcStat(p.PID)
-	if err != nil {
-		return false
-	}
-	return start == p.Start && state != 'Z' && state != 'X'
+	s, err := procfs.ReadStat(p.PID)
+	return err == nil && s.StartTime == p.Start && !s.Exited()
 }
