@@ -2,13 +2,17 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,11 +84,103 @@ func TestClock(t *testing.T) {
 	logOverlaps(t, w.end(t), nil)
 }
 
+// TestClockAhead restarts m2's fleetd in a time namespace whose monotonic
+// and boot-time clocks are 3 days ahead of the other machines' (the
+// real-time clock cannot differ: one kernel). It adopts its units (pinned to
+// m2, so that they have nowhere else to go) and restarts none; once it
+// renewed its presence clockRenewals times, its /health having answered 200
+// all along, a new unit pinned to it runs and nothing else moved. At the end
+// its fleetd is restarted outside the namespace.
+func TestClockAhead(t *testing.T) {
+	onlyInFullSet(t, "needs time namespaces (Linux 5.6); TestKillFleetd covers the restart in the quick set")
+	c := needCluster(t)
+	victim := c.machine(t, "m2")
+	log := filepath.Join(t.TempDir(), "starts")
+	dir := c.unitDir(t, map[string]string{"ca@.service": loggedService(log, "MachineMetadata=name="+victim.Name)})
+	units := instances("ca", 3)
+	c.ctl(t, victim, dir, append([]string{"start"}, units...)...)
+	globals := []string{beaconUnit}
+	before := c.settled(t, "", units, globals, c.machines)
+	beacons := c.beaconStarts(t)
+
+	c.killFleetd(t, victim)
+	t.Cleanup(func() {
+		c.killFleetd(t, victim)
+		if err := c.restart(victim.Name); err != nil {
+			t.Error(err)
+		}
+	})
+	out, err := exec.Command(c.tool, "restart", "-dir", c.dir, "-machine", victim.Name, "-fleetd", c.fleetd,
+		"-systemd", systemdBin, "-agent-ttl", agentTTL.String(), "-wait", "45s", "-clock-ahead", "72h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("fleet-cluster restart -clock-ahead: %v\n%s", err, out)
+	}
+	p, ok := c.live("fleetd", victim.Name)
+	if !ok {
+		t.Fatalf("%s's fleetd does not run after the restart", victim.Name)
+	}
+	own, err1 := os.Readlink("/proc/self/ns/time")
+	its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/time", p.PID))
+	if err1 != nil || err2 != nil || own == its {
+		t.Fatalf("%s's fleetd in time namespace %s (%v), this test in %s (%v): want another", victim.Name, its, err2, own, err1)
+	}
+	uptime, err := exec.Command("nsenter", "--time", "--target", fmt.Sprint(p.PID), "cat", "/proc/uptime").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s's fleetd runs in %s, where /proc/uptime reads %s", victim.Name, its, strings.TrimSpace(string(uptime)))
+
+	c.waitRenewals(t)
+	if _, err := c.leader(c.machines); err != nil {
+		t.Error(err)
+	}
+	c.barrier(t, dir, victim, "ca-barrier.service")
+	after := c.settled(t, "", units, globals, c.machines)
+	c.checkUntouched(t, before, after, units, "")
+	checkStarts(t, log, units, func(string) int { return 1 })
+	if now := c.beaconStarts(t); !maps.Equal(now, beacons) {
+		t.Errorf("%s started again: starts by machine %v, were %v", beaconUnit, now, beacons)
+	}
+}
+
+// killFleetd kills machine m's fleetd, if it runs, and waits until it is
+// gone.
+func (c *cluster) killFleetd(t *testing.T, m machine) {
+	t.Helper()
+	p, ok := c.live("fleetd", m.Name)
+	if !ok {
+		return
+	}
+	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("kill %s's fleetd (pid %d): %v", m.Name, p.PID, err)
+	}
+	eventually(t, waitLimit, m.Name+"'s fleetd gone", func() error {
+		if p.Alive() {
+			return errNotYet
+		}
+		return nil
+	})
+}
+
 // afterJump waits until every machine renewed its presence clockRenewals
-// times, asking each machine's /health at every poll and failing the test
-// for any answer but 200; then checks that lead still leads and that fleet
+// times (see waitRenewals), then checks that lead still leads and that fleet
 // lists every machine.
 func (c *cluster) afterJump(t *testing.T, lead machine) {
+	t.Helper()
+	c.waitRenewals(t)
+	if got, err := c.leader(c.machines); err != nil || got.Name != lead.Name {
+		t.Errorf("engine leader %s (%v), want %s still", got.Name, err, lead.Name)
+	}
+	out := c.ctl(t, c.machines[0], "", "list-machines", "--no-legend", "--fields=machine")
+	if n := len(strings.Fields(out)); n != len(c.machines) {
+		t.Errorf("fleet lists %d machines, want %d:\n%s", n, len(c.machines), out)
+	}
+}
+
+// waitRenewals waits until every machine renewed its presence clockRenewals
+// times, asking each machine's /health at every poll and failing the test
+// for any answer but 200; failed renewals are logged.
+func (c *cluster) waitRenewals(t *testing.T) {
 	t.Helper()
 	base := map[string]float64{}
 	failedBase := map[string]float64{}
@@ -112,15 +208,8 @@ func (c *cluster) afterJump(t *testing.T, lead machine) {
 	})
 	for _, m := range c.machines {
 		if _, failed := renewals(t, m); failed > failedBase[m.Name] {
-			t.Logf("%s: %v presence renewals failed after the jump", m.Name, failed-failedBase[m.Name])
+			t.Logf("%s: %v presence renewals failed meanwhile", m.Name, failed-failedBase[m.Name])
 		}
-	}
-	if got, err := c.leader(c.machines); err != nil || got.Name != lead.Name {
-		t.Errorf("engine leader %s (%v), want %s still", got.Name, err, lead.Name)
-	}
-	out := c.ctl(t, c.machines[0], "", "list-machines", "--no-legend", "--fields=machine")
-	if n := len(strings.Fields(out)); n != len(c.machines) {
-		t.Errorf("fleet lists %d machines, want %d:\n%s", n, len(c.machines), out)
 	}
 }
 
