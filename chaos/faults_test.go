@@ -127,6 +127,23 @@ func TestFreezeFleetd(t *testing.T) {
 // first a machine that is not the engine leader, then the engine leader.
 func TestPartition(t *testing.T) {
 	onlyInFullSet(t, "brings up a second cluster, in network namespaces")
+	c := netnsCluster(t)
+	setLink := func(state string) func(machine) {
+		return func(m machine) {
+			if err := c.setLink(m, state); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("machine", func(t *testing.T) { c.isolate(t, "pt", false, "partition", "healing", setLink("down"), setLink("up")) })
+	t.Run("leader", func(t *testing.T) { c.isolate(t, "pl", true, "partition", "healing", setLink("down"), setLink("up")) })
+}
+
+// netnsCluster brings up a second cluster of the shared cluster's shape
+// with each machine in a network namespace (fleet-cluster up -netns), stopped
+// at the end of the test.
+func netnsCluster(t *testing.T) *cluster {
+	t.Helper()
 	needCluster(t)
 	c, err := startCluster(filepath.Dir(cl.fleetd), filepath.Join(t.TempDir(), "c"), "-netns")
 	if c != nil {
@@ -142,15 +159,7 @@ func TestPartition(t *testing.T) {
 	if c.hub == "" {
 		t.Fatal("fleet-cluster up -netns recorded no hub namespace")
 	}
-	setLink := func(state string) func(machine) {
-		return func(m machine) {
-			if err := c.setLink(m, state); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Run("machine", func(t *testing.T) { c.isolate(t, "pt", false, "partition", "healing", setLink("down"), setLink("up")) })
-	t.Run("leader", func(t *testing.T) { c.isolate(t, "pl", true, "partition", "healing", setLink("down"), setLink("up")) })
+	return c
 }
 
 // isolate starts six units (instances of prefix@.service), cuts off a

@@ -120,9 +120,12 @@ type Driver struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
 
-	machine   atomic.Pointer[core.MachineState]
-	lastBeat  atomic.Int64 // unix nanoseconds of the last renewed presence
-	republish atomic.Bool  // the agent must publish every state again
+	machine atomic.Pointer[core.MachineState]
+	// lastBeat is when the presence was last renewed, as cfg.Now read it: a
+	// time.Time keeps time.Now's monotonic reading, so a jump of the
+	// real-time clock changes no age measured from it.
+	lastBeat  atomic.Pointer[time.Time]
+	republish atomic.Bool // the agent must publish every state again
 	beatNow   chan struct{}
 	agentKick chan struct{}
 
@@ -143,7 +146,8 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	d := &Driver{cfg: cfg, beatNow: make(chan struct{}, 1), agentKick: make(chan struct{}, 1)}
 	m := cfg.Machine
 	d.machine.Store(&m)
-	d.lastBeat.Store(cfg.Now().UnixNano())
+	start := cfg.Now()
+	d.lastBeat.Store(&start)
 	d.republish.Store(true)
 	d.ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.loops.Add(2)
@@ -158,8 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 // Healthy reports an error when the machine's presence has not been renewed
 // for a TTL: the cluster may consider it gone.
 func (d *Driver) Healthy() error {
-	last := time.Unix(0, d.lastBeat.Load())
-	if age := d.cfg.Now().Sub(last); age > d.cfg.TTL {
+	if age := d.cfg.Now().Sub(*d.lastBeat.Load()); age > d.cfg.TTL {
 		return fmt.Errorf("presence not renewed for %v (TTL %v)", age.Round(time.Millisecond), d.cfg.TTL)
 	}
 	return nil

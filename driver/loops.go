@@ -16,7 +16,7 @@ func (d *Driver) presenceLoop() {
 	defer d.loops.Done()
 	every := d.cfg.TTL / 3
 	retry := max(d.cfg.TTL/10, 10*time.Millisecond)
-	next := time.Unix(0, d.lastBeat.Load()).Add(every)
+	next := d.lastBeat.Load().Add(every)
 	var failing errorLog
 	for {
 		select {
@@ -37,11 +37,11 @@ func (d *Driver) presenceLoop() {
 			continue
 		}
 		failing.recovered(d.cfg.Logger, "presence: renewed again")
-		if now.Sub(time.Unix(0, d.lastBeat.Load())) > d.cfg.TTL/2 {
+		if now.Sub(*d.lastBeat.Load()) > d.cfg.TTL/2 {
 			d.republish.Store(true)
 			kick(d.agentKick)
 		}
-		d.lastBeat.Store(now.UnixNano())
+		d.lastBeat.Store(&now)
 		next = now.Add(every)
 	}
 }

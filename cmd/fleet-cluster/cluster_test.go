@@ -317,3 +317,12 @@ func TestNetnsNeedsSeparateEtcd(t *testing.T) {
 		t.Errorf("validate with -netns and embedded etcd: %v, want an error naming netns", err)
 	}
 }
+
+func TestRestartClockAheadWholeSeconds(t *testing.T) {
+	for _, ahead := range []string{"1500ms", "-1h"} {
+		err := runRestart(context.Background(), []string{"-dir", t.TempDir(), "-machine", "m2", "-fleetd", "fleetd", "-clock-ahead", ahead}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "clock-ahead") {
+			t.Errorf("restart -clock-ahead %s: %v, want an error naming clock-ahead", ahead, err)
+		}
+	}
+}

@@ -22,11 +22,15 @@ func runRestart(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.Systemd, "systemd", "/lib/systemd/systemd", "the systemd binary")
 	fs.StringVar(&o.AgentTTL, "agent-ttl", "", "fleetd's agent_ttl (fleetd's default if empty)")
 	fs.DurationVar(&o.Wait, "wait", 60*time.Second, "bound of the wait for each process to be ready")
+	fs.DurationVar(&o.ClockAhead, "clock-ahead", 0, "run fleetd in a time namespace whose monotonic and boot-time clocks are this far ahead of the host's (whole seconds)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.Fleetd == "" || *name == "" {
 		return errors.New("restart: -fleetd and -machine are required")
+	}
+	if o.ClockAhead < 0 || o.ClockAhead%time.Second != 0 {
+		return fmt.Errorf("restart: -clock-ahead %v: want whole seconds, not negative", o.ClockAhead)
 	}
 	return restartMachine(ctx, o, *name)
 }
