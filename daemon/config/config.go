@@ -61,11 +61,11 @@ type Config struct {
 	// been renewed for this long, its agent stops every unit it runs. 0: off
 	// (fleet's behaviour: units keep running).
 	AgentFenceGrace time.Duration
-	UnitsDirectory          string // empty: the unit manager's default
-	SystemdUser             bool
-	TokenLimit              int
-	DisableEngine           bool
-	DisableWatches          bool
+	UnitsDirectory  string // empty: the unit manager's default
+	SystemdUser     bool
+	TokenLimit      int
+	DisableEngine   bool
+	DisableWatches  bool
 
 	DataDir        string
 	MachineIDFile  string
@@ -109,8 +109,8 @@ func Defaults() Config {
 
 // Bounds of the numeric options.
 const (
-	MinAgentTTL       = time.Second
-	MaxAgentTTL       = 24 * time.Hour
+	MinAgentTTL = time.Second
+	MaxAgentTTL = 24 * time.Hour
 	// MinFenceGrace is the shortest agent_fence_grace other than 0; the
 	// grace must also exceed agent_ttl/3, the renewal period.
 	MinFenceGrace = time.Second
