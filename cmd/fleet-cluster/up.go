@@ -38,7 +38,10 @@ type upOptions struct {
 	AgentTTL    string        // fleetd's agent_ttl
 	Wait        time.Duration // bound of each wait (machines ready, units running)
 	Netns       bool          // each machine in its own network namespace, etcd in a hub (needs Etcd > 0)
-	Out         io.Writer     // where the tables and the export line go
+	// FleetdOptions are more key=value lines of every machine's fleet.conf
+	// (-fleetd-option), kept there for restart.
+	FleetdOptions []string
+	Out           io.Writer // where the tables and the export line go
 }
 
 // cluster is a cluster being started.
@@ -86,6 +89,9 @@ func (o *upOptions) validate() error {
 		return errors.New("netns: needs a separate etcd (-etcd 1 or more) for the hub namespace")
 	case o.Netns && os.Geteuid() != 0:
 		return errors.New("netns: network namespaces need root")
+	}
+	if err := checkFleetdOptions(o.FleetdOptions); err != nil {
+		return err
 	}
 	switch o.UnitManager {
 	case managerAuto, managerSystemd, managerFake:
@@ -312,6 +318,7 @@ func (c *cluster) startFleetd(ctx context.Context, m clusterstate.Machine, manag
 	if err != nil {
 		return err
 	}
+	conf = withFleetdOptions(conf, c.opts.FleetdOptions)
 	if err := os.WriteFile(confFile, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		return fmt.Errorf("machine %s: %w", m.Name, err)
 	}
