@@ -9,15 +9,19 @@ import (
 	"github.com/fleet-rebuild/fleet/core"
 )
 
-// presenceLoop renews the presence every TTL/3, sooner after a failure or a
-// changed record. After a gap long enough for the presence (and the unit
-// states attached to it) to have lapsed, it has the agent publish everything
-// again.
+// presenceLoop renews the presence every TTL/3 from the last successful
+// renewal's send time (every FenceGrace/2 if that is shorter, so that one slow
+// renewal does not fence the machine), sooner after a failure or a changed
+// record. After a gap long enough for the presence (and the unit states
+// attached to it) to have lapsed, it has the agent publish everything again.
 func (d *Driver) presenceLoop() {
 	defer d.loops.Done()
 	every := d.cfg.TTL / 3
+	if d.cfg.FenceGrace > 0 {
+		every = min(every, d.cfg.FenceGrace/2)
+	}
 	retry := max(d.cfg.TTL/10, 10*time.Millisecond)
-	next := time.Unix(0, d.lastBeat.Load()).Add(every)
+	next := time.Unix(0, d.lastSent.Load()).Add(every)
 	var failing errorLog
 	for {
 		select {
@@ -46,7 +50,7 @@ func (d *Driver) presenceLoop() {
 		d.lastBeat.Store(now.UnixNano())
 		d.lastSent.Store(sent.UnixNano())
 		kick(d.renewed)
-		next = now.Add(every)
+		next = sent.Add(every)
 	}
 }
 
