@@ -3,8 +3,10 @@ package chaos
 import (
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,7 +106,7 @@ func TestSelfFence(t *testing.T) {
 		t.Errorf("%s starts by machine %v, want %v (once more on %s only)", beaconUnit, got, beacons, victim.Name)
 	}
 	if n := countWord(t, victim.FleetdLog, "fenced: presence not renewed") - fencedBefore; n != 1 {
-		t.Errorf("%s's fleetd logged %d fences, want 1", victim.Name, n)
+		t.Errorf("%s's fleetd logged %d fences, want 1:\n%s", victim.Name, n, linesWith(t, victim.FleetdLog, "fenced", "presence"))
 	}
 	seen := w.end(t)
 	for _, u := range units {
@@ -113,4 +115,20 @@ func TestSelfFence(t *testing.T) {
 		}
 	}
 	t.Logf("double-run window with self-fencing: 0 over %d moved units", len(moved))
+}
+
+// linesWith returns the lines of file holding any of words.
+func linesWith(t *testing.T, file string, words ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(l, w) }) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
