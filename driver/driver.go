@@ -134,10 +134,13 @@ type Driver struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
 
-	machine   atomic.Pointer[core.MachineState]
-	lastBeat  atomic.Int64 // unix nanoseconds of the last renewed presence
-	lastSent  atomic.Int64 // unix nanoseconds when the last successful renewal was sent
-	republish atomic.Bool  // the agent must publish every state again
+	machine  atomic.Pointer[core.MachineState]
+	lastBeat atomic.Int64 // unix nanoseconds of the last renewed presence
+	// lastSent is when the last successful renewal was sent, with the
+	// clock's monotonic reading: a jump of the wall clock neither fences
+	// the machine nor delays its fence.
+	lastSent  atomic.Pointer[time.Time]
+	republish atomic.Bool // the agent must publish every state again
 	beatNow   chan struct{}
 	agentKick chan struct{}
 	renewed   chan struct{} // wakes the fence watch after a successful renewal
@@ -164,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	m := cfg.Machine
 	d.machine.Store(&m)
 	d.lastBeat.Store(cfg.Now().UnixNano())
-	d.lastSent.Store(sent.UnixNano())
+	d.lastSent.Store(&sent)
 	d.republish.Store(true)
 	d.ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.loops.Add(2)

@@ -21,7 +21,7 @@ func (d *Driver) presenceLoop() {
 		every = min(every, d.cfg.FenceGrace/2)
 	}
 	retry := max(d.cfg.TTL/10, 10*time.Millisecond)
-	next := time.Unix(0, d.lastSent.Load()).Add(every)
+	next := d.lastSent.Load().Add(every)
 	var failing errorLog
 	for {
 		select {
@@ -48,7 +48,7 @@ func (d *Driver) presenceLoop() {
 			kick(d.agentKick)
 		}
 		d.lastBeat.Store(now.UnixNano())
-		d.lastSent.Store(sent.UnixNano())
+		d.lastSent.Store(&sent)
 		kick(d.renewed)
 		next = sent.Add(every)
 	}
@@ -67,7 +67,7 @@ func (d *Driver) fenceLoop() {
 		var timer *time.Timer
 		var expiry <-chan time.Time
 		if !fenced {
-			deadline := time.Unix(0, d.lastSent.Load()).Add(grace)
+			deadline := d.lastSent.Load().Add(grace)
 			timer = time.NewTimer(max(0, deadline.Sub(d.cfg.Now())+time.Millisecond))
 			expiry = timer.C
 		}
@@ -80,7 +80,7 @@ func (d *Driver) fenceLoop() {
 		if timer != nil {
 			timer.Stop()
 		}
-		expired := d.cfg.Now().Sub(time.Unix(0, d.lastSent.Load())) > grace
+		expired := d.cfg.Now().Sub(*d.lastSent.Load()) > grace
 		if expired == fenced {
 			continue
 		}
@@ -126,7 +126,7 @@ func (d *Driver) agentLoop() {
 		d.cancelPass = cancel
 		d.passMu.Unlock()
 		start := d.cfg.Now()
-		a.PresenceRenewed(time.Unix(0, d.lastSent.Load()))
+		a.PresenceRenewed(*d.lastSent.Load())
 		res, err := a.Reconcile(pass, start)
 		cancel()
 		d.cfg.Observer.AgentPass(res, err, d.cfg.Now().Sub(start))
