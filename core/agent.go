@@ -30,6 +30,12 @@ type AgentConfig struct {
 	// start keeps failing (default 5 min). Attempts wait 1 s, 2 s, 4 s, … up to
 	// the cap.
 	MaxStartBackoff time.Duration
+	// FenceGrace, if positive, is self-fencing (agent_fence_grace): a pass
+	// that finds the last successful presence renewal sent more than
+	// FenceGrace ago stops every running unit of this machine through the
+	// unit manager alone and starts none, until a renewal succeeds again (see
+	// PresenceRenewed). Zero: off, units keep running (fleet's behaviour).
+	FenceGrace time.Duration
 }
 
 // Validate reports the first field of cfg that cannot work, naming it.
@@ -45,6 +51,10 @@ func (cfg AgentConfig) Validate() error {
 		return fmt.Errorf("agent config: Resync %v is negative", cfg.Resync)
 	case cfg.MaxStartBackoff < 0:
 		return fmt.Errorf("agent config: MaxStartBackoff %v is negative", cfg.MaxStartBackoff)
+	case cfg.FenceGrace < 0:
+		return fmt.Errorf("agent config: FenceGrace %v is negative", cfg.FenceGrace)
+	case cfg.FenceGrace > 0 && cfg.FenceGrace <= cfg.TTL/3:
+		return fmt.Errorf("agent config: FenceGrace %v is not longer than TTL/3 (%v), the renewal period", cfg.FenceGrace, cfg.TTL/3)
 	}
 	return nil
 }
@@ -56,6 +66,10 @@ type AgentResult struct {
 	Published int           // unit states written
 	Removed   int           // unit states deleted
 	Units     int           // fleet's units on this machine, as systemd listed them
+	// Fenced says the pass found the agent fenced (see
+	// AgentConfig.FenceGrace): its tasks are the stops of the units that ran,
+	// and it neither read nor wrote the registry.
+	Fenced bool
 	// NextWake is when the pass wants to run again at the latest.
 	NextWake time.Time
 }
@@ -101,6 +115,10 @@ type Agent struct {
 	starts    map[string]*startRecord
 	instance  string // the manager instance starts refers to
 	lastBeat  time.Time
+	// renewed is when the last successful presence renewal was sent; fenced
+	// says the last pass fenced.
+	renewed time.Time
+	fenced  bool
 	// resync: the next publish first reads what the registry holds for this
 	// machine, because published may be wrong (a start, a failed or
 	// uncertain publish, a lapsed presence).
@@ -137,14 +155,27 @@ func NewAgent(cfg AgentConfig, reg AgentRegistry, mgr UnitManager) (*Agent, erro
 // Reconcile runs one agent pass at time now: renew presence when due, compare
 // what is scheduled here with what systemd reports, run the tasks that close the
 // gap, and publish changed unit states. If the registry cannot be read, nothing
-// is done to the units: they keep running.
+// is done to the units: they keep running, unless the agent is fenced (see
+// AgentConfig.FenceGrace), when the pass only stops them.
 func (a *Agent) Reconcile(ctx context.Context, now time.Time) (AgentResult, error) {
 	res := AgentResult{}
 	if !a.cfg.ExternalPresence {
 		if err := a.heartbeat(ctx, now); err != nil {
+			if a.Fenced(now) {
+				res, ferr := a.fence(ctx, now)
+				return res, errors.Join(err, ferr)
+			}
 			res.NextWake = now.Add(a.cfg.TTL / 3)
 			return res, err
 		}
+	}
+	if a.Fenced(now) {
+		return a.fence(ctx, now)
+	}
+	if a.fenced {
+		// Unfenced: what the registry holds for this machine may have
+		// lapsed or changed meanwhile.
+		a.fenced, a.resync = false, true
 	}
 	desired, err := a.desired(ctx)
 	if err != nil {
@@ -200,6 +231,7 @@ func (a *Agent) heartbeat(ctx context.Context, now time.Time) error {
 		a.resync = true
 	}
 	a.lastBeat = now
+	a.PresenceRenewed(now)
 	return nil
 }
 

@@ -125,7 +125,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.watchdog(bgCtx) }()
-	d.log.Info("fleetd started", "machine", id, "version", opts.Version, "engine", !cfg.DisableEngine, "unit_manager", cfg.UnitManager)
+	d.log.Info("fleetd started", "machine", id, "version", opts.Version, "engine", !cfg.DisableEngine, "unit_manager", cfg.UnitManager, "agent_fence_grace", cfg.AgentFenceGrace)
 	opts.Notify("READY=1\nSTATUS=fleetd running as machine " + id)
 	return d, nil
 }
@@ -269,7 +269,8 @@ func (d *Daemon) fail(err error) {
 // crashed predecessor's presence expires by then) and then gives up.
 func (d *Daemon) startDriver(ctx context.Context) error {
 	cfg := d.cfg
-	agent, err := core.NewAgent(core.AgentConfig{Machine: d.machine, Session: d.session, TTL: cfg.AgentTTL, ExternalPresence: true, Resync: driver.DefaultEngineResync}, d.reg, d.units)
+	agent, err := core.NewAgent(core.AgentConfig{Machine: d.machine, Session: d.session, TTL: cfg.AgentTTL, ExternalPresence: true,
+		Resync: driver.DefaultEngineResync, FenceGrace: cfg.AgentFenceGrace}, d.reg, d.units)
 	if err != nil {
 		return err
 	}
@@ -281,7 +282,7 @@ func (d *Daemon) startDriver(ctx context.Context) error {
 		Registry: d.reg, Units: d.units, Agent: agent, Engine: engine,
 		Machine: d.machine, Session: d.session, TTL: cfg.AgentTTL,
 		DisableWatches: cfg.DisableWatches, Poll: driverPoll(cfg),
-		Logger: d.log, Observer: d.metrics,
+		Logger: d.log, Observer: d.metrics, FenceGrace: cfg.AgentFenceGrace,
 	}
 	deadline := time.Now().Add(cfg.AgentTTL + time.Second)
 	for {

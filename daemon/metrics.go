@@ -35,6 +35,7 @@ type metrics struct {
 	tasks          *prometheus.CounterVec
 	taskFailures   *prometheus.CounterVec
 	machineUnits   prometheus.Gauge
+	fenced         prometheus.Gauge
 	renewals       *prometheus.CounterVec
 	etcdRequests   *prometheus.CounterVec
 	apiRequests    *prometheus.CounterVec
@@ -75,6 +76,7 @@ func newMetrics() *metrics {
 	m.tasks = counter("agent_tasks_total", "Agent tasks run on systemd, by kind.", "kind")
 	m.taskFailures = counter("agent_task_failures_total", "Agent tasks that failed, by kind.", "kind")
 	m.machineUnits = gauge("agent_units", "fleet's units on this machine.")
+	m.fenced = gauge("agent_fenced", "1 while this machine's agent is fenced: its presence was not renewed for agent_fence_grace and it stopped its units.")
 	m.renewals = counter("presence_renewals_total", "Presence renewals by result.", "result")
 	m.etcdRequests = counter("etcd_requests_total", "Requests this fleetd sent to etcd, by gRPC method.", "method")
 	m.apiRequests = counter("api_requests_total", "HTTP API requests by route, method and status code.", "route", "method", "code")
@@ -146,6 +148,11 @@ func (m *metrics) AgentPass(res core.AgentResult, err error, took time.Duration)
 	if err == nil {
 		m.machineUnits.Set(float64(res.Units))
 	}
+	fenced := 0.0
+	if res.Fenced {
+		fenced = 1
+	}
+	m.fenced.Set(fenced)
 }
 
 // Heartbeat implements driver.Observer.

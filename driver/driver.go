@@ -16,6 +16,13 @@
 //     keep-alives only; a full pass also runs on gaining leadership and at
 //     least every EngineResync.
 //
+// With self-fencing (FenceGrace) a fourth goroutine watches the time since the
+// last successful renewal was sent: once it exceeds the grace, it cancels the
+// agent's pass in progress (blocked, maybe, on an unreachable registry) and
+// wakes the agent, whose next pass stops the machine's units through the unit
+// manager alone (core.Agent fences); a renewal that succeeds again wakes the
+// agent to unfence. The agent stays owned by its own goroutine.
+//
 // With DisableWatches no registry watch is made and the passes run every Poll
 // instead (fleet's disable_watches).
 //
@@ -73,6 +80,11 @@ type Config struct {
 	Observer Observer
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
+	// FenceGrace is the agent's AgentConfig.FenceGrace: when positive, the
+	// driver interrupts a pass still running once the grace has passed since
+	// the last successful renewal was sent, so that the agent fences without
+	// waiting for a registry that does not answer.
+	FenceGrace time.Duration
 }
 
 // Observer is told what the loops did. Its methods are called from the loops'
@@ -91,6 +103,8 @@ func (c *Config) defaults() error {
 		return errors.New("driver: Machine.ID and Session are required")
 	case c.TTL <= 0:
 		return fmt.Errorf("driver: TTL %v is not positive", c.TTL)
+	case c.FenceGrace < 0:
+		return fmt.Errorf("driver: FenceGrace %v is negative", c.FenceGrace)
 	}
 	if c.EngineResync <= 0 {
 		c.EngineResync = DefaultEngineResync
@@ -124,10 +138,18 @@ type Driver struct {
 	// lastBeat is when the presence was last renewed, as cfg.Now read it: a
 	// time.Time keeps time.Now's monotonic reading, so a jump of the
 	// real-time clock changes no age measured from it.
-	lastBeat  atomic.Pointer[time.Time]
+	lastBeat atomic.Pointer[time.Time]
+	// lastSent is when the last successful renewal was sent, with the
+	// clock's monotonic reading: a jump of the wall clock neither fences
+	// the machine nor delays its fence.
+	lastSent  atomic.Pointer[time.Time]
 	republish atomic.Bool // the agent must publish every state again
 	beatNow   chan struct{}
 	agentKick chan struct{}
+	renewed   chan struct{} // wakes the fence watch after a successful renewal
+
+	passMu     sync.Mutex
+	cancelPass context.CancelFunc // ends the agent's pass in progress
 
 	engineMu sync.Mutex
 	engine   *engineLoop
@@ -140,19 +162,25 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	sent := cfg.Now()
 	if err := cfg.Registry.Heartbeat(ctx, cfg.Machine, cfg.Session, cfg.TTL); err != nil {
 		return nil, fmt.Errorf("driver: announce machine %s: %w", cfg.Machine.ID, err)
 	}
-	d := &Driver{cfg: cfg, beatNow: make(chan struct{}, 1), agentKick: make(chan struct{}, 1)}
+	d := &Driver{cfg: cfg, beatNow: make(chan struct{}, 1), agentKick: make(chan struct{}, 1), renewed: make(chan struct{}, 1)}
 	m := cfg.Machine
 	d.machine.Store(&m)
 	start := cfg.Now()
 	d.lastBeat.Store(&start)
+	d.lastSent.Store(&sent)
 	d.republish.Store(true)
 	d.ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	d.loops.Add(2)
 	go d.presenceLoop()
 	go d.agentLoop()
+	if cfg.FenceGrace > 0 {
+		d.loops.Add(1)
+		go d.fenceLoop()
+	}
 	if cfg.Engine != nil {
 		d.engine = d.startEngine(cfg.Engine)
 	}

@@ -2,21 +2,26 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/fleet-rebuild/fleet/core"
 )
 
-// presenceLoop renews the presence every TTL/3, sooner after a failure or a
-// changed record. After a gap long enough for the presence (and the unit
-// states attached to it) to have lapsed, it has the agent publish everything
-// again.
+// presenceLoop renews the presence every TTL/3 from the last successful
+// renewal's send time (every FenceGrace/2 if that is shorter, so that one slow
+// renewal does not fence the machine), sooner after a failure or a changed
+// record. After a gap long enough for the presence (and the unit states
+// attached to it) to have lapsed, it has the agent publish everything again.
 func (d *Driver) presenceLoop() {
 	defer d.loops.Done()
 	every := d.cfg.TTL / 3
+	if d.cfg.FenceGrace > 0 {
+		every = min(every, d.cfg.FenceGrace/2)
+	}
 	retry := max(d.cfg.TTL/10, 10*time.Millisecond)
-	next := d.lastBeat.Load().Add(every)
+	next := d.lastSent.Load().Add(every)
 	var failing errorLog
 	for {
 		select {
@@ -25,6 +30,7 @@ func (d *Driver) presenceLoop() {
 		case <-d.beatNow:
 		case <-time.After(time.Until(next)):
 		}
+		sent := d.cfg.Now()
 		err := d.cfg.Registry.Heartbeat(d.ctx, *d.machine.Load(), d.cfg.Session, d.cfg.TTL)
 		d.cfg.Observer.Heartbeat(err)
 		if d.ctx.Err() != nil {
@@ -42,7 +48,51 @@ func (d *Driver) presenceLoop() {
 			kick(d.agentKick)
 		}
 		d.lastBeat.Store(&now)
-		next = now.Add(every)
+		d.lastSent.Store(&sent)
+		kick(d.renewed)
+		next = sent.Add(every)
+	}
+}
+
+// fenceLoop watches the time since the last successful renewal was sent.
+// When it exceeds FenceGrace it ends the agent's pass in progress and wakes
+// the agent, which then fences; when a renewal succeeds again it wakes the
+// agent, which then unfences. It never calls the registry or the unit
+// manager, so nothing it waits for can hang.
+func (d *Driver) fenceLoop() {
+	defer d.loops.Done()
+	grace := d.cfg.FenceGrace
+	fenced := false
+	for {
+		var timer *time.Timer
+		var expiry <-chan time.Time
+		if !fenced {
+			deadline := d.lastSent.Load().Add(grace)
+			timer = time.NewTimer(max(0, deadline.Sub(d.cfg.Now())+time.Millisecond))
+			expiry = timer.C
+		}
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.renewed:
+		case <-expiry:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		expired := d.cfg.Now().Sub(*d.lastSent.Load()) > grace
+		if expired == fenced {
+			continue
+		}
+		fenced = expired
+		if fenced {
+			d.passMu.Lock()
+			if d.cancelPass != nil {
+				d.cancelPass()
+			}
+			d.passMu.Unlock()
+		}
+		kick(d.agentKick)
 	}
 }
 
@@ -57,6 +107,7 @@ func (d *Driver) agentLoop() {
 	unitWake := d.cfg.Units.Notify(ctx)
 	applied := *d.machine.Load()
 	var failing errorLog
+	fenced := false
 	for {
 		if m := *d.machine.Load(); !sameMachine(m, applied) {
 			if err := a.SetMachine(m); err != nil {
@@ -67,12 +118,22 @@ func (d *Driver) agentLoop() {
 		if d.republish.Swap(false) {
 			a.Republish()
 		}
+		// The pass's cancel is in place before the clock and the last renewal
+		// are read: the fence watch, at the grace's end, either ends this
+		// pass or ran before and this pass fences by itself.
+		pass, cancel := context.WithCancel(ctx)
+		d.passMu.Lock()
+		d.cancelPass = cancel
+		d.passMu.Unlock()
 		start := d.cfg.Now()
-		res, err := a.Reconcile(ctx, start)
+		a.PresenceRenewed(*d.lastSent.Load())
+		res, err := a.Reconcile(pass, start)
+		cancel()
 		d.cfg.Observer.AgentPass(res, err, d.cfg.Now().Sub(start))
 		if ctx.Err() != nil {
 			return
 		}
+		fenced = logFence(d.cfg.Logger, res, fenced, a.Unrenewed(start), d.cfg.FenceGrace)
 		logAgent(d.cfg.Logger, res)
 		if err != nil {
 			failing.log(d.cfg.Logger, "agent: pass failed", err)
@@ -87,6 +148,19 @@ func (d *Driver) agentLoop() {
 			return
 		}
 	}
+}
+
+// logFence logs the agent becoming fenced or unfenced, once at each edge,
+// and returns whether it is fenced now.
+func logFence(log *slog.Logger, res core.AgentResult, was bool, unrenewed, grace time.Duration) bool {
+	switch {
+	case res.Fenced && !was:
+		log.Warn(fmt.Sprintf("fenced: presence not renewed for %v (agent_fence_grace %v): stopping %d units",
+			unrenewed.Round(time.Millisecond), grace, len(res.Tasks)+len(res.Failures)))
+	case !res.Fenced && was:
+		log.Info("unfenced: presence renewed again")
+	}
+	return res.Fenced
 }
 
 func logAgent(log *slog.Logger, res core.AgentResult) {

@@ -82,19 +82,32 @@ func TestUpDown(t *testing.T) {
 }
 
 // TestUpDownSeparateEtcd runs the machines on a separate three-member etcd,
-// with the fake unit manager, and crashes one member before down.
+// with the fake unit manager and a -fleetd-option, restarts a crashed fleetd
+// (its fleet.conf keeps the option), and crashes one etcd member before down.
 func TestUpDownSeparateEtcd(t *testing.T) {
-	s := upCluster(t, upOptions{Machines: 2, Etcd: 3, UnitManager: managerFake})
+	const opt = "agent_fence_grace=20s"
+	s := upCluster(t, upOptions{Machines: 2, Etcd: 3, UnitManager: managerFake, FleetdOptions: []string{opt}})
 	if len(s.EtcdURLs) != 3 || len(s.Cgroups) != 0 {
 		t.Fatalf("etcd URLs %v, cgroups %v: want 3 members and no cgroup", s.EtcdURLs, s.Cgroups)
 	}
-	for _, m := range s.Machines {
+	hasOption := func(m clusterstate.Machine) {
+		t.Helper()
 		conf, err := os.ReadFile(filepath.Join(m.Dir, "fleet.conf"))
-		if err != nil || !strings.Contains(string(conf), "etcd_servers="+strings.Join(s.EtcdURLs, ",")+"\n") {
-			t.Errorf("%s's fleet.conf does not list every etcd member (%v):\n%s", m.Name, err, conf)
+		if err != nil || !strings.Contains(string(conf), "etcd_servers="+strings.Join(s.EtcdURLs, ",")+"\n") || !strings.HasSuffix(string(conf), "\n"+opt+"\n") {
+			t.Errorf("%s's fleet.conf does not list every etcd member and end with %s (%v):\n%s", m.Name, opt, err, conf)
 		}
 	}
+	for _, m := range s.Machines {
+		hasOption(m)
+	}
 	checkCluster(t, s)
+	crash(t, s, "fleetd", "m2")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if err := restartMachine(ctx, upOptions{Dir: s.Dir, Fleetd: fleetdBin, Wait: 30 * time.Second}, "m2"); err != nil {
+		t.Fatal(err)
+	}
+	hasOption(s.Machines[1])
 	crash(t, s, "etcd", "e2")
 	downAndCheck(t, s)
 }
@@ -324,5 +337,44 @@ func TestRestartClockAheadWholeSeconds(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "clock-ahead") {
 			t.Errorf("restart -clock-ahead %s: %v, want an error naming clock-ahead", ahead, err)
 		}
+	}
+}
+
+// TestFleetdOptionChecked: -fleetd-option takes a fleetd option's key=value
+// on one line, never one fleet-cluster sets itself, and restart reads back
+// exactly what up wrote.
+func TestFleetdOptionChecked(t *testing.T) {
+	for kv, want := range map[string]string{
+		"agent_fence_grace":                      "want key=value",
+		"bogus_option=1":                         `"bogus_option" is not a fleetd option`,
+		"agent_ttl=5s":                           "sets agent_ttl itself",
+		"verbosity=1\nunit_manager=fake":         "newline",
+		"public_ip=" + strings.Repeat("1", 4096): "longer than 4096 bytes",
+	} {
+		var o fleetdOptions
+		if err := o.Set(kv); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-fleetd-option %.40q: %v, want an error saying %q", kv, err, want)
+		}
+	}
+	var o fleetdOptions
+	for _, kv := range []string{"agent_fence_grace=2s", "verbosity=1"} {
+		if err := o.Set(kv); err != nil {
+			t.Errorf("-fleetd-option %s: %v", kv, err)
+		}
+	}
+	conf := filepath.Join(t.TempDir(), "fleet.conf")
+	lines := withFleetdOptions([]string{"data_dir=/x", "agent_ttl=5s"}, o)
+	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := keptFleetdOptions(conf)
+	if err != nil || strings.Join(kept, " ") != "agent_fence_grace=2s verbosity=1" {
+		t.Errorf("kept options %q, %v; want agent_fence_grace=2s verbosity=1", kept, err)
+	}
+	if err := os.WriteFile(conf, []byte(optionsMarker+"\nagent_ttl=1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keptFleetdOptions(conf); err == nil || !strings.Contains(err.Error(), conf) {
+		t.Errorf("a fleet.conf with a forbidden option after the marker: %v, want an error naming it", err)
 	}
 }

@@ -83,6 +83,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Systemd, "systemd", "/lib/systemd/systemd", "the systemd binary")
 	fs.StringVar(&o.AgentTTL, "agent-ttl", "", "fleetd's agent_ttl (fleetd's default if empty)")
 	fs.DurationVar(&o.Wait, "wait", 60*time.Second, "bound of each wait: a process ready, every machine listed, the units running")
+	fs.Var((*fleetdOptions)(&o.FleetdOptions), "fleetd-option", "key=value added to every machine's fleet.conf (repeatable; kept by restart), e.g. agent_fence_grace=2s")
 	fs.BoolVar(&o.Netns, "netns", false, "each machine in its own network namespace, linked to a hub namespace holding etcd (needs -etcd, root)")
 	if err := fs.Parse(args); err != nil {
 		return err

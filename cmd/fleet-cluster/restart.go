@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/fleet-rebuild/fleet/internal/clusterstate"
@@ -56,6 +57,9 @@ func restartMachine(ctx context.Context, o upOptions, name string) error {
 		return fmt.Errorf("restart: no machine %s in %s", name, o.Dir)
 	case m.EtcdHost:
 		return fmt.Errorf("restart: %s hosts the cluster's etcd", name)
+	}
+	if c.opts.FleetdOptions, err = keptFleetdOptions(filepath.Join(m.Dir, "fleet.conf")); err != nil {
+		return err
 	}
 	var mgr, fleetd *clusterstate.Proc
 	for i, p := range s.Procs {

@@ -40,7 +40,10 @@ type upOptions struct {
 	Wait        time.Duration // bound of each wait (machines ready, units running)
 	Netns       bool          // each machine in its own network namespace, etcd in a hub (needs Etcd > 0)
 	ClockAhead  time.Duration // restart: fleetd in a time namespace whose monotonic and boot-time clocks are this far ahead
-	Out         io.Writer     // where the tables and the export line go
+	// FleetdOptions are more key=value lines of every machine's fleet.conf
+	// (-fleetd-option), kept there for restart.
+	FleetdOptions []string
+	Out           io.Writer // where the tables and the export line go
 }
 
 // cluster is a cluster being started.
@@ -88,6 +91,9 @@ func (o *upOptions) validate() error {
 		return errors.New("netns: needs a separate etcd (-etcd 1 or more) for the hub namespace")
 	case o.Netns && os.Geteuid() != 0:
 		return errors.New("netns: network namespaces need root")
+	}
+	if err := checkFleetdOptions(o.FleetdOptions); err != nil {
+		return err
 	}
 	switch o.UnitManager {
 	case managerAuto, managerSystemd, managerFake:
@@ -320,6 +326,7 @@ func (c *cluster) startFleetd(ctx context.Context, m clusterstate.Machine, manag
 	if err != nil {
 		return err
 	}
+	conf = withFleetdOptions(conf, c.opts.FleetdOptions)
 	if err := os.WriteFile(confFile, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		return fmt.Errorf("machine %s: %w", m.Name, err)
 	}

@@ -57,11 +57,15 @@ type Config struct {
 	PublicIP                string // empty: detected at start
 	Metadata                map[string]string
 	AgentTTL                time.Duration
-	UnitsDirectory          string // empty: the unit manager's default
-	SystemdUser             bool
-	TokenLimit              int
-	DisableEngine           bool
-	DisableWatches          bool
+	// AgentFenceGrace is self-fencing: when the machine's presence has not
+	// been renewed for this long, its agent stops every unit it runs. 0: off
+	// (fleet's behaviour: units keep running).
+	AgentFenceGrace time.Duration
+	UnitsDirectory  string // empty: the unit manager's default
+	SystemdUser     bool
+	TokenLimit      int
+	DisableEngine   bool
+	DisableWatches  bool
 
 	DataDir        string
 	MachineIDFile  string
@@ -105,8 +109,13 @@ func Defaults() Config {
 
 // Bounds of the numeric options.
 const (
-	MinAgentTTL       = time.Second
-	MaxAgentTTL       = 24 * time.Hour
+	MinAgentTTL = time.Second
+	MaxAgentTTL = 24 * time.Hour
+	// MinFenceGrace is the shortest agent_fence_grace other than 0; the
+	// grace must also exceed agent_ttl/3, the renewal period.
+	MinFenceGrace = time.Second
+	// MaxFenceGraceTTLs bounds agent_fence_grace in agent_ttls.
+	MaxFenceGraceTTLs = 10
 	MinEngineInterval = 100 * time.Millisecond
 	MaxEngineInterval = time.Hour
 	MaxRequestTimeout = time.Minute
@@ -153,6 +162,10 @@ func (c Config) Validate() error {
 	checkRange("etcd_request_timeout", c.EtcdRequestTimeout, time.Millisecond, MaxRequestTimeout)
 	checkRange("engine_reconcile_interval", c.EngineReconcileInterval, MinEngineInterval, MaxEngineInterval)
 	checkRange("agent_ttl", c.AgentTTL, MinAgentTTL, MaxAgentTTL)
+	if g := c.AgentFenceGrace; g != 0 && (g < MinFenceGrace || g <= c.AgentTTL/3 || g > MaxFenceGraceTTLs*c.AgentTTL) {
+		bad("agent_fence_grace", g, fmt.Sprintf("must be 0 (off), or at least %v, longer than agent_ttl/3 (%v, the renewal period: a shorter grace fences between two renewals) and at most %d × agent_ttl (%v)",
+			MinFenceGrace, c.AgentTTL/3, MaxFenceGraceTTLs, MaxFenceGraceTTLs*c.AgentTTL))
+	}
 	if c.PublicIP != "" && net.ParseIP(c.PublicIP) == nil {
 		bad("public_ip", c.PublicIP, "not an IP address")
 	}

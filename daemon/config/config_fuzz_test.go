@@ -19,6 +19,7 @@ func FuzzLoad(f *testing.F) {
 		{"metadata='a=b=c,d='\nshutdown_mode=detach\n", "FLEET_AGENT_TTL=1h"},
 		{"\xef\xbb\xbfverbose = \"unterminated\n", ""},
 		{"etcd_key_prefix=x\n", "FLEET_ETCD_SERVERS=ftp://x"},
+		{"agent_ttl=5s\nagent_fence_grace=2s\n", "FLEET_AGENT_FENCE_GRACE=1h"},
 	} {
 		f.Add([]byte(s[0]), s[1])
 	}

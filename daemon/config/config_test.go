@@ -87,6 +87,11 @@ func TestLoadErrorsNameTheProblem(t *testing.T) {
 		{"unclosed quote", `metadata="a=b` + "\n", nil, []string{"fleet.conf:1", "no closing"}},
 		{"continued to the end", "metadata=a=b\\\n", nil, []string{"ends inside a continued line"}},
 		{"ttl too short", "agent_ttl=10ms\n", nil, []string{"agent_ttl = 10ms", "between"}},
+		{"fence grace too short", "agent_ttl=30s\nagent_fence_grace=10s\n", nil, []string{"agent_fence_grace = 10s", "longer than agent_ttl/3 (10s"}},
+		{"fence grace below a second", "agent_ttl=1s\nagent_fence_grace=900ms\n", nil, []string{"agent_fence_grace = 900ms", "at least 1s"}},
+		{"fence grace too long", "agent_ttl=5s\n", []string{"FLEET_AGENT_FENCE_GRACE=51s"}, []string{"agent_fence_grace = 51s", "at most 10 × agent_ttl (50s)"}},
+		{"negative fence grace", "agent_fence_grace=-2s\n", nil, []string{"agent_fence_grace = -2s", "must be 0 (off)"}},
+		{"bad fence grace", "agent_fence_grace=2\n", nil, []string{"fleet.conf:1", "agent_fence_grace", "duration"}},
 		{"bad server URL", "etcd_servers=127.0.0.1:2379\n", nil, []string{"etcd_servers", "127.0.0.1:2379"}},
 		{"bad env", "", []string{"FLEET_TOKEN_LIMIT=many"}, []string{"environment FLEET_TOKEN_LIMIT", "not an integer"}},
 		{"unit manager", "unit_manager=docker\n", nil, []string{"unit_manager = docker", "systemd or fake"}},
@@ -114,6 +119,41 @@ func TestLoadErrorsNameTheProblem(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: error %q does not say %q", c.name, err, w)
 			}
+		}
+	}
+}
+
+// TestFenceGrace: self-fencing is off by default, its bounds are inclusive
+// where documented, and a grace not shorter than agent_ttl loads with a
+// warning that says what it costs.
+func TestFenceGrace(t *testing.T) {
+	if g := Defaults().AgentFenceGrace; g != 0 {
+		t.Fatalf("default agent_fence_grace %v, want 0 (off)", g)
+	}
+	for _, c := range []struct {
+		file string
+		env  []string
+		want time.Duration
+		warn string
+	}{
+		{"agent_ttl=5s\nagent_fence_grace=2s\n", nil, 2 * time.Second, ""},
+		{"agent_ttl=5s\n", []string{"FLEET_AGENT_FENCE_GRACE=1.7s"}, 1700 * time.Millisecond, ""},
+		{"agent_ttl=2s\nagent_fence_grace=1s\n", nil, time.Second, ""},
+		{"agent_ttl=5s\nagent_fence_grace=50s\n", nil, 50 * time.Second, "up to 45s"},
+		{"agent_ttl=5s\nagent_fence_grace=5s\n", nil, 5 * time.Second, "not shorter than agent_ttl"},
+		{"agent_fence_grace=0\n", nil, 0, ""},
+	} {
+		cfg, warnings, err := Load(Sources{File: writeFile(t, c.file), Env: c.env})
+		if err != nil {
+			t.Errorf("%q %q: %v", c.file, c.env, err)
+			continue
+		}
+		if cfg.AgentFenceGrace != c.want {
+			t.Errorf("%q %q: agent_fence_grace %v, want %v", c.file, c.env, cfg.AgentFenceGrace, c.want)
+		}
+		joined := strings.Join(warnings, "\n")
+		if c.warn == "" && joined != "" || c.warn != "" && !strings.Contains(joined, c.warn) {
+			t.Errorf("%q %q: warnings %q, want %q", c.file, c.env, warnings, c.warn)
 		}
 	}
 }

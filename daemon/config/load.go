@@ -63,6 +63,9 @@ func merge(entries []entry, file string, src Sources) (Config, []string, error) 
 	if err := c.Validate(); err != nil {
 		return Config{}, warnings, fmt.Errorf("invalid configuration: %w", err)
 	}
+	if c.AgentFenceGrace != 0 && c.AgentFenceGrace >= c.AgentTTL {
+		warnings = append(warnings, fmt.Sprintf("agent_fence_grace = %v is not shorter than agent_ttl = %v: a unit moved off a cut-off machine may run on two machines for up to %v before this machine fences", c.AgentFenceGrace, c.AgentTTL, c.AgentFenceGrace-c.AgentTTL))
+	}
 	return c, warnings, nil
 }
 

@@ -42,6 +42,7 @@ var options = []option{
 	{"public_ip", "IP address announced for this machine; empty: detected", strOpt(func(c *Config) *string { return &c.PublicIP }), func(c Config) string { return c.PublicIP }, true},
 	{"metadata", "k=v[,k=v...] announced for this machine", setMetadata, func(c Config) string { return formatMetadata(c.Metadata) }, true},
 	{"agent_ttl", "machine presence TTL, a Go duration such as 30s", durationOpt(func(c *Config) *time.Duration { return &c.AgentTTL }), func(c Config) string { return c.AgentTTL.String() }, false},
+	{"agent_fence_grace", "self-fencing: stop this machine's units when its presence is not renewed for this long, a Go duration; 0: off", durationOpt(func(c *Config) *time.Duration { return &c.AgentFenceGrace }), func(c Config) string { return c.AgentFenceGrace.String() }, false},
 	{"units_directory", "where unit files are written; empty: the unit manager's default", strOpt(func(c *Config) *string { return &c.UnitsDirectory }), func(c Config) string { return c.UnitsDirectory }, false},
 	{"systemd_user", "drive the user manager ($XDG_RUNTIME_DIR) instead of the system one", boolOpt(func(c *Config) *bool { return &c.SystemdUser }), func(c Config) string { return strconv.FormatBool(c.SystemdUser) }, false},
 	{"token_limit", "API page size", intOpt(func(c *Config) *int { return &c.TokenLimit }), func(c Config) string { return strconv.Itoa(c.TokenLimit) }, true},
