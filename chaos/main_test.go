@@ -53,6 +53,10 @@ func runMain(m *testing.M) int {
 	c, err := setup(tmp)
 	cl, setupErr = c, err
 	code := m.Run()
+	if err := downThree(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos: three-member etcd cluster down:", err)
+		code = 1
+	}
 	if c != nil {
 		if err := c.down(); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos: cluster down:", err)

@@ -3,6 +3,7 @@ package driver_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,11 +79,16 @@ type cluster struct {
 	reg      *counting
 	mem      *memory.Registry
 	machines []*machine
+	observer driver.Observer // of every driver; none if nil
 }
 
 func newCluster(t *testing.T, n int, wrap func(core.UnitManager) core.UnitManager) *cluster {
+	return newObservedCluster(t, n, wrap, nil)
+}
+
+func newObservedCluster(t *testing.T, n int, wrap func(core.UnitManager) core.UnitManager, obs driver.Observer) *cluster {
 	mem := memory.New(fakesystemd.WallClock{})
-	c := &cluster{t: t, mem: mem, reg: &counting{Registry: mem, calls: map[string]int{}}}
+	c := &cluster{t: t, mem: mem, reg: &counting{Registry: mem, calls: map[string]int{}}, observer: obs}
 	for i := range n {
 		c.machines = append(c.machines, c.start(fmt.Sprintf("m%d", i+1), wrap))
 	}
@@ -110,7 +116,7 @@ func (c *cluster) start(id string, wrap func(core.UnitManager) core.UnitManager)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := driver.Start(ctx, driver.Config{Registry: c.reg, Units: um, Agent: agent, Engine: engine, Machine: m, Session: session, TTL: ttl, EngineResync: time.Hour})
+	d, err := driver.Start(ctx, driver.Config{Registry: c.reg, Units: um, Agent: agent, Engine: engine, Machine: m, Session: session, TTL: ttl, EngineResync: time.Hour, Observer: c.observer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,5 +314,105 @@ func TestStopDrainAndDetach(t *testing.T) {
 	ms, err := c.mem.Machines(ctx)
 	if err != nil || len(ms) != 1 || ms[0].ID != "m2" {
 		t.Errorf("machines after m1 drained and m2 detached: %+v %v, want m2 until its TTL", ms, err)
+	}
+}
+
+// engineLog records, from every driver, the engine passes that held the lease
+// and worked, and the units moved off a machine that went away.
+type engineLog struct {
+	mu        sync.Mutex
+	leading   int
+	movedGone []string
+}
+
+func (l *engineLog) EnginePass(_ bool, res core.EngineResult, err error, _ time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil && res.Leader {
+		l.leading++
+	}
+	for _, d := range res.Decisions {
+		if d.Cause == core.CauseMachineGone {
+			l.movedGone = append(l.movedGone, d.Unit+" from "+d.From)
+		}
+	}
+}
+
+func (l *engineLog) AgentPass(core.AgentResult, error, time.Duration) {}
+func (l *engineLog) Heartbeat(error)                                  {}
+
+func (l *engineLog) read() (leading int, moved []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.leading, slices.Clone(l.movedGone)
+}
+
+// After the registry was out of reach for longer than the TTL (every
+// presence lapsed, as etcd expires leases while no one reaches it), the
+// engine waits a TTL before planning: a machine that announces itself again
+// later than the others (here m2, whose renewals fail a moment longer) keeps
+// its units, nothing moves.
+func TestEngineWaitsForPresencesAfterAnOutage(t *testing.T) {
+	log := &engineLog{}
+	c := newObservedCluster(t, 3, nil, log)
+	var units []string
+	for i := range 6 {
+		units = append(units, fmt.Sprintf("u%d.service", i))
+		c.submit(units[i], core.Launched)
+	}
+	eventually(t, 5*time.Second, "six units launched", func() bool {
+		for _, u := range units {
+			if !launched(c, u) {
+				return false
+			}
+		}
+		return true
+	})
+	before, err := c.mem.Placements(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down, m2Late atomic.Bool
+	down.Store(true)
+	m2Late.Store(true)
+	c.mem.SetFaults(memory.Faults{Fail: func(op, machine string) error {
+		if down.Load() || op == "Heartbeat" && machine == "m2" && m2Late.Load() {
+			return core.ErrUnavailable
+		}
+		return nil
+	}})
+	eventually(t, 10*time.Second, "every presence lapsed", func() bool {
+		for _, m := range c.machines {
+			if m.driver.Healthy() == nil {
+				return false
+			}
+		}
+		return true
+	})
+	leading, _ := log.read()
+	down.Store(false)
+	eventually(t, 10*time.Second, "an engine leading again", func() bool { n, _ := log.read(); return n > leading })
+	m2Late.Store(false)
+	eventually(t, 10*time.Second, "every machine back", func() bool {
+		ms, err := c.mem.Machines(context.Background())
+		return err == nil && len(ms) == 3
+	})
+	c.submit("after.service", core.Launched)
+	eventually(t, 10*time.Second, "a unit submitted after the outage launched", func() bool { return launched(c, "after.service") })
+	if _, moved := log.read(); len(moved) > 0 {
+		t.Errorf("units moved off machines that went away during the outage: %v", moved)
+	}
+	after, err := c.mem.Placements(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[string]string{}
+	for _, p := range after {
+		where[p.Unit] = p.Machine
+	}
+	for _, p := range before {
+		if where[p.Unit] != p.Machine {
+			t.Errorf("%s placed on %s after the outage, was on %s", p.Unit, where[p.Unit], p.Machine)
+		}
 	}
 }

@@ -208,37 +208,70 @@ func (d *Driver) runEngine(ctx context.Context, e *core.Engine) {
 		regWake = d.cfg.Registry.Notify(ctx, core.Scope{})
 	}
 	var never <-chan struct{}
-	full, lastFull := true, time.Time{}
+	// owed: a full pass is due (at the start, after a change in the
+	// registry, after a failure).
+	owed, lastFull := true, time.Time{}
 	var failing errorLog
 	var unplaceable map[string]string
+	// After a failed pass the engine only renews its lease until a renewal
+	// works; if the registry was out of reach long enough for presences to
+	// lapse (etcd expires them even while no one reaches it), a machine
+	// missing now may be one that has not announced itself again yet, not
+	// one that died: planning then waits a presence TTL (hold).
+	lastOK, failed, hold := d.cfg.Now(), false, time.Time{}
 	for {
 		start := d.cfg.Now()
 		var res core.EngineResult
 		var err error
-		if full || start.Sub(lastFull) >= d.cfg.EngineResync {
+		planned := false
+		switch {
+		case failed || start.Before(hold):
+			res, _, err = e.KeepLease(ctx, start)
+		case owed || start.Sub(lastFull) >= d.cfg.EngineResync:
 			res, err = e.Reconcile(ctx, start)
-			lastFull, full = start, true
-		} else {
+			lastFull, planned = start, true
+		default:
 			var changed bool
 			res, changed, err = e.KeepLease(ctx, start)
 			if changed && res.Leader && err == nil {
 				res, err = e.Reconcile(ctx, start)
-				lastFull, full = start, true
+				lastFull, planned = start, true
 			}
 		}
-		d.cfg.Observer.EnginePass(full, res, err, d.cfg.Now().Sub(start))
+		d.cfg.Observer.EnginePass(planned, res, err, d.cfg.Now().Sub(start))
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
+		now := d.cfg.Now()
+		switch {
+		case err != nil:
 			failing.log(d.cfg.Logger, "engine: pass failed", err)
-		} else {
+			failed, owed = true, true
+		case failed:
 			failing.recovered(d.cfg.Logger, "engine: passes work again")
+			if gap := now.Sub(lastOK); gap > d.cfg.TTL/2 {
+				hold = now.Add(d.cfg.TTL)
+				d.cfg.Logger.Warn("engine: registry reachable again after a presence could lapse: planning waits a presence TTL for the machines to announce themselves",
+					"unreachable", gap.Round(time.Millisecond), "ttl", d.cfg.TTL)
+			}
+			lastOK, failed = now, false
+		default:
+			lastOK = now
+			if planned {
+				owed = false
+			}
 		}
-		if full && res.Leader && err == nil {
+		if planned && res.Leader && err == nil {
 			unplaceable = logEngine(d.cfg.Logger, res, unplaceable)
 		}
 		next := earliest(res.NextWake, lastFull.Add(d.cfg.EngineResync))
+		if owed && !failed {
+			if now.Before(hold) {
+				next = earliest(next, hold)
+			} else {
+				next = now
+			}
+		}
 		if d.cfg.DisableWatches {
 			next = earliest(next, start.Add(d.cfg.Poll))
 		}
@@ -248,6 +281,6 @@ func (d *Driver) runEngine(ctx context.Context, e *core.Engine) {
 		}
 		// A change in the registry (or, without watches, every wake-up) asks
 		// for a full pass; the timer alone for a lease renewal.
-		full = why == wokeRegistry || d.cfg.DisableWatches
+		owed = owed || why == wokeRegistry || d.cfg.DisableWatches
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,7 +85,8 @@ func TestUpDown(t *testing.T) {
 
 // TestUpDownSeparateEtcd runs the machines on a separate three-member etcd,
 // with the fake unit manager and a -fleetd-option, restarts a crashed fleetd
-// (its fleet.conf keeps the option), and crashes one etcd member before down.
+// (its fleet.conf keeps the option), crashes one etcd member, restarts it with
+// restart -etcd, crashes it again and runs down.
 func TestUpDownSeparateEtcd(t *testing.T) {
 	const opt = "agent_fence_grace=20s"
 	s := upCluster(t, upOptions{Machines: 2, Etcd: 3, UnitManager: managerFake, FleetdOptions: []string{opt}})
@@ -109,7 +112,67 @@ func TestUpDownSeparateEtcd(t *testing.T) {
 	}
 	hasOption(s.Machines[1])
 	crash(t, s, "etcd", "e2")
+	checkCluster(t, s)
+	s = restartMember(t, s, "e2")
+	checkCluster(t, s)
+	crash(t, s, "etcd", "e2")
 	downAndCheck(t, s)
+}
+
+// restartMember runs fleet-cluster restart -etcd for a dead member and
+// checks that it is recorded again, alive, healthy on its URL (so part of
+// a quorum: the cluster it left, not a new one), and that restarting a live
+// member or an unknown one does nothing.
+func restartMember(t *testing.T, s *clusterstate.State, name string) *clusterstate.State {
+	t.Helper()
+	restart := func(args ...string) error {
+		out, err := exec.Command(selfBin, append([]string{"restart", "-dir", s.Dir, "-wait", "30s"}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	}
+	if err := restart("-etcd", name); err != nil {
+		t.Fatalf("restart -etcd %s: %v", name, err)
+	}
+	now, err := clusterstate.Load(s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alive []clusterstate.Proc
+	for _, p := range now.Procs {
+		if p.Role == "etcd" && p.Name == name && p.Alive() {
+			alive = append(alive, p)
+		}
+	}
+	if len(alive) != 1 {
+		t.Fatalf("after restart -etcd %s: %d live %s recorded, want 1: %+v", name, len(alive), name, now.Procs)
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(name, "e"))
+	if err != nil || n < 1 || n > len(now.EtcdURLs) {
+		t.Fatalf("no member %s among %v", name, now.EtcdURLs)
+	}
+	url := now.EtcdURLs[n-1]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := healthy(ctx, hubPath(now), url); err != nil {
+		t.Errorf("%s restarted but not healthy at %s: %v", name, url, err)
+	}
+	if !slices.Equal(now.EtcdURLs, s.EtcdURLs) || !slices.Equal(now.EtcdPeerURLs, s.EtcdPeerURLs) {
+		t.Errorf("etcd URLs after the restart %v %v, were %v %v", now.EtcdURLs, now.EtcdPeerURLs, s.EtcdURLs, s.EtcdPeerURLs)
+	}
+	if err := restart("-etcd", name); err != nil {
+		t.Errorf("restart -etcd %s while it runs: %v, want nothing done", name, err)
+	}
+	if again, err := clusterstate.Load(s.Dir); err != nil || len(again.Procs) != len(now.Procs) {
+		t.Errorf("restart -etcd %s while it runs recorded a process (%v)", name, err)
+	}
+	for _, bad := range [][]string{{"-etcd", "e9"}, {"-etcd", name, "-machine", "m1"}, {}} {
+		if err := restart(bad...); err == nil {
+			t.Errorf("restart %v: no error", bad)
+		}
+	}
+	return now
 }
 
 // upCluster starts a cluster with opts completed by the test's defaults and
@@ -285,9 +348,10 @@ func downAndCheck(t *testing.T, s *clusterstate.State) {
 	}
 }
 
+// find returns the process of role on name recorded last.
 func find(t *testing.T, s *clusterstate.State, role, name string) clusterstate.Proc {
 	t.Helper()
-	for _, p := range s.Procs {
+	for _, p := range slices.Backward(s.Procs) {
 		if p.Role == role && p.Name == name {
 			return p
 		}
@@ -298,7 +362,8 @@ func find(t *testing.T, s *clusterstate.State, role, name string) clusterstate.P
 
 // TestUpDownNetns runs each machine in its own network namespace, linked to
 // a hub namespace holding a one-member etcd (up -netns, fake unit manager),
-// and checks that down deletes every namespace it made.
+// restarts that member after a crash (in the hub again), and checks that
+// down deletes every namespace it made.
 func TestUpDownNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -315,6 +380,9 @@ func TestUpDownNetns(t *testing.T) {
 			t.Errorf("%s has no namespace or link recorded: %+v", m.Name, m)
 		}
 	}
+	checkCluster(t, s)
+	crash(t, s, "etcd", "e1")
+	s = restartMember(t, s, "e1")
 	checkCluster(t, s)
 	downAndCheck(t, s)
 	for _, n := range s.Netns {

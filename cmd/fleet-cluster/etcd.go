@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -30,7 +31,7 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 	}
 	for i := range n {
 		var err error
-		names[i] = fmt.Sprintf("e%d", i+1)
+		names[i] = memberName(i)
 		if hub != "" {
 			// A fresh namespace of its own: every port is free.
 			clients[i] = fmt.Sprintf("http://%s1:%d", netnsSubnet, 2379+2*i)
@@ -46,24 +47,13 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 		}
 		initial[i] = names[i] + "=" + peers[i]
 	}
-	c.state.EtcdURLs = clients
+	c.state.EtcdURLs, c.state.EtcdPeerURLs = clients, peers
 	if err := c.state.Save(); err != nil {
 		return err
 	}
 	var procs []clusterstate.Proc
 	for i := range n {
-		dir := filepath.Join(c.opts.Dir, "etcd", names[i])
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("etcd member %s: %w", names[i], err)
-		}
-		env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
-		args, err := c.launcherArgs(&env, "etcd/"+names[i], plainLauncher, c.opts.Self, "etcd-member",
-			"-name", names[i], "-data", filepath.Join(dir, "data"), "-client-url", clients[i], "-peer-url", peers[i],
-			"-initial-cluster", strings.Join(initial, ","))
-		if err != nil {
-			return err
-		}
-		p, err := c.spawn("etcd", names[i], filepath.Join(dir, "member.log"), env, inNetns(hub, args)...)
+		p, err := c.spawnMember(names[i], clients[i], peers[i], strings.Join(initial, ","))
 		if err != nil {
 			return err
 		}
@@ -77,6 +67,70 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 		return errors.Join(errs...)
 	})
 }
+
+// spawnMember starts etcd member name (this program's etcd-member command)
+// in its cgroup, in the hub namespace when the cluster has one, with its data
+// under the cluster's etcd/NAME directory, and records it.
+func (c *cluster) spawnMember(name, client, peer, initial string) (clusterstate.Proc, error) {
+	dir := filepath.Join(c.opts.Dir, "etcd", name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return clusterstate.Proc{}, fmt.Errorf("etcd member %s: %w", name, err)
+	}
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	args, err := c.launcherArgs(&env, "etcd/"+name, plainLauncher, c.opts.Self, "etcd-member",
+		"-name", name, "-data", filepath.Join(dir, "data"), "-client-url", client, "-peer-url", peer,
+		"-initial-cluster", initial)
+	if err != nil {
+		return clusterstate.Proc{}, err
+	}
+	hub := ""
+	if len(c.state.Netns) > 0 {
+		hub = c.state.Netns[0]
+	}
+	return c.spawn("etcd", name, filepath.Join(dir, "member.log"), env, inNetns(hub, args)...)
+}
+
+// restartMember starts again member name of the cluster's separate etcd
+// where it is no longer alive (after a crash, or a test that killed it): the
+// same data directory, URLs and network namespace, recorded like the first
+// start. It waits until the member is healthy, which needs a quorum of the
+// members alive with it.
+func (c *cluster) restartMember(ctx context.Context, name string) error {
+	s := c.state
+	i := -1
+	for k := range s.EtcdURLs {
+		if memberName(k) == name {
+			i = k
+		}
+	}
+	switch {
+	case slices.ContainsFunc(s.Machines, func(m clusterstate.Machine) bool { return m.EtcdHost }):
+		return fmt.Errorf("restart: the cluster's etcd is embedded in a fleetd, it has no member %s", name)
+	case i < 0:
+		return fmt.Errorf("restart: no etcd member %s in %s (members e1..e%d)", name, c.opts.Dir, len(s.EtcdURLs))
+	case len(s.EtcdPeerURLs) != len(s.EtcdURLs):
+		return fmt.Errorf("restart: %s records no peer URLs for its etcd members (started by an older fleet-cluster)", c.opts.Dir)
+	}
+	for _, p := range s.Procs {
+		if p.Role == "etcd" && p.Name == name && p.Alive() {
+			return nil
+		}
+	}
+	initial := make([]string, len(s.EtcdPeerURLs))
+	for k, u := range s.EtcdPeerURLs {
+		initial[k] = memberName(k) + "=" + u
+	}
+	p, err := c.spawnMember(name, s.EtcdURLs[i], s.EtcdPeerURLs[i], strings.Join(initial, ","))
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, c.opts.Wait, "etcd member "+name+" healthy", []clusterstate.Proc{p}, func() error {
+		return healthy(ctx, hubPath(s), s.EtcdURLs[i])
+	})
+}
+
+// memberName names the member at index i of the separate etcd: e1, e2...
+func memberName(i int) string { return fmt.Sprintf("e%d", i+1) }
 
 // etcdMember runs one member of a new etcd cluster until SIGTERM or SIGINT.
 func etcdMember(args []string) error {

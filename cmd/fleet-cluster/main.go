@@ -7,6 +7,7 @@
 //	fleet-cluster up -dir /tmp/fleet-cluster -machines 3 -fleetd bin/fleetd -examples examples/units
 //	fleet-cluster status -dir /tmp/fleet-cluster
 //	fleet-cluster restart -dir /tmp/fleet-cluster -machine m2 -fleetd bin/fleetd
+//	fleet-cluster restart -dir /tmp/fleet-cluster -etcd e2
 //	fleet-cluster down -dir /tmp/fleet-cluster
 //
 // Everything up starts is recorded (PID and start time) in the directory's

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -17,7 +18,8 @@ func runRestart(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("restart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := upOptions{}
-	name := fs.String("machine", "", "the machine to restart (required)")
+	name := fs.String("machine", "", "the machine to restart (its manager and fleetd)")
+	member := fs.String("etcd", "", "the member of the separate etcd to restart (e1, e2...), instead of a machine")
 	fs.StringVar(&o.Dir, "dir", defaultDir, "the cluster's directory")
 	fs.StringVar(&o.Fleetd, "fleetd", "", "the fleetd binary (required)")
 	fs.StringVar(&o.Systemd, "systemd", "/lib/systemd/systemd", "the systemd binary")
@@ -27,13 +29,37 @@ func runRestart(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.Fleetd == "" || *name == "" {
-		return errors.New("restart: -fleetd and -machine are required")
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return fmt.Errorf("cluster directory: %w", err)
+	}
+	o.Dir = dir
+	switch {
+	case (*name == "") == (*member == ""):
+		return errors.New("restart: one of -machine and -etcd is required")
+	case *member != "":
+		return restartEtcd(ctx, o, *member)
+	case o.Fleetd == "":
+		return errors.New("restart: -fleetd is required with -machine")
 	}
 	if o.ClockAhead < 0 || o.ClockAhead%time.Second != 0 {
 		return fmt.Errorf("restart: -clock-ahead %v: want whole seconds, not negative", o.ClockAhead)
 	}
 	return restartMachine(ctx, o, *name)
+}
+
+// restartEtcd starts member name of the cluster's separate etcd again where
+// it is no longer alive, and waits until it is healthy.
+func restartEtcd(ctx context.Context, o upOptions, name string) error {
+	s, err := clusterstate.Load(o.Dir)
+	if err != nil {
+		return fmt.Errorf("no cluster in %s: %w", o.Dir, err)
+	}
+	if o.Self, err = os.Executable(); err != nil {
+		return err
+	}
+	c := &cluster{opts: o, state: s}
+	return c.restartMember(ctx, name)
 }
 
 // restartMachine starts again the systemd manager and the fleetd of a machine

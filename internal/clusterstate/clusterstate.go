@@ -44,13 +44,17 @@ type Machine struct {
 // State is what a cluster directory records, written before and after every
 // process start so that down finds everything even after a crash of up.
 type State struct {
-	Dir         string    `json:"dir"`
-	UnitManager string    `json:"unit_manager"` // "systemd" or "fake"
-	Why         string    `json:"why,omitempty"`
-	Cgroups     []string  `json:"cgroups,omitempty"` // the cluster's cgroup roots, one per hierarchy
-	EtcdURLs    []string  `json:"etcd_urls"`
-	Fleetctl    string    `json:"fleetctl"` // the fleetctl binary the cluster was started with
-	Machines    []Machine `json:"machines"`
+	Dir         string   `json:"dir"`
+	UnitManager string   `json:"unit_manager"` // "systemd" or "fake"
+	Why         string   `json:"why,omitempty"`
+	Cgroups     []string `json:"cgroups,omitempty"` // the cluster's cgroup roots, one per hierarchy
+	EtcdURLs    []string `json:"etcd_urls"`
+	// EtcdPeerURLs are the peer URLs of a separate etcd's members, in the
+	// order of EtcdURLs (member eN is the Nth): a dead member is restarted
+	// on the same URLs.
+	EtcdPeerURLs []string  `json:"etcd_peer_urls,omitempty"`
+	Fleetctl     string    `json:"fleetctl"` // the fleetctl binary the cluster was started with
+	Machines     []Machine `json:"machines"`
 	// Netns lists the network namespaces made for the cluster (up -netns),
 	// the hub holding etcd first; each is recorded before it is made.
 	Netns []string `json:"netns,omitempty"`
