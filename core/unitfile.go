@@ -5,7 +5,9 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -74,7 +76,7 @@ func ParseUnitFile(name string, data []byte) (*UnitFile, error) {
 	uf.hash = HashBytes(uf.canon)
 	// The canonical form is what agents write and what the engine reads back:
 	// it must parse to the same options, or the file is refused here.
-	if again, err := parseOptions(uf.canon); err != nil || !bytes.Equal(serialize(again), uf.canon) {
+	if again, err := parseOptions(uf.canon); err != nil || !slices.Equal(again, canonicalOrder(opts)) {
 		return nil, &UnitFileError{File: name, Reason: "contents do not read back the same once stored (check backslashes at line ends)"}
 	}
 	return uf, nil
@@ -159,6 +161,8 @@ func prescan(name string, data []byte) error {
 				return bad("option %q comes before any [Section]", t)
 			case !strings.Contains(t, "="):
 				return bad("line %q is not Name=Value", t)
+			case t[0] == '=':
+				return bad("option %q has no name before '='", t)
 			}
 			if options++; options > MaxUnitOptions {
 				return bad("more than %d options (MaxUnitOptions)", MaxUnitOptions)
@@ -168,7 +172,7 @@ func prescan(name string, data []byte) error {
 		// to the next line if this one ends in a backslash.
 		continues = strings.HasSuffix(line, "\\")
 		switch {
-		case !continues && strings.HasSuffix(strings.TrimRight(line, " \t"), "\\"):
+		case !continues && strings.HasSuffix(strings.TrimRightFunc(line, unicode.IsSpace), "\\"):
 			return bad("whitespace after the final backslash: remove it to continue the line, or remove the backslash")
 		case continues && i == len(lines)-1:
 			return bad("the last line ends in a backslash")
@@ -190,10 +194,9 @@ func parseOptions(data []byte) ([]Option, error) {
 	return out, nil
 }
 
-// serialize is the canonical form: sections in first-seen order, options grouped
-// by section in their original order, "[Section]" then "Name=Value" lines, one
-// blank line between sections.
-func serialize(opts []Option) []byte {
+// canonicalOrder is opts in canonical order: sections in first-seen order, the
+// options of each section together in their original order.
+func canonicalOrder(opts []Option) []Option {
 	var order []string
 	bySection := map[string][]Option{}
 	for _, o := range opts {
@@ -202,15 +205,26 @@ func serialize(opts []Option) []byte {
 		}
 		bySection[o.Section] = append(bySection[o.Section], o)
 	}
+	out := make([]Option, 0, len(opts))
+	for _, s := range order {
+		out = append(out, bySection[s]...)
+	}
+	return out
+}
+
+// serialize is the canonical form: the options in canonicalOrder, each section
+// a "[Section]" line then "Name=Value" lines, one blank line between sections.
+func serialize(opts []Option) []byte {
 	var b bytes.Buffer
-	for i, s := range order {
-		if i > 0 {
-			b.WriteByte('\n')
+	g := canonicalOrder(opts)
+	for i, o := range g {
+		if i == 0 || o.Section != g[i-1].Section {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString("[" + o.Section + "]\n")
 		}
-		b.WriteString("[" + s + "]\n")
-		for _, o := range bySection[s] {
-			b.WriteString(o.Name + "=" + o.Value + "\n")
-		}
+		b.WriteString(o.Name + "=" + o.Value + "\n")
 	}
 	return b.Bytes()
 }

@@ -51,15 +51,18 @@ func TestUnitFileErrorsNameTheLine(t *testing.T) {
 		line int
 		want string
 	}{
-		"option before section": {"Description=x\n[Unit]\n", 1, "before any [Section]"},
-		"comment backslash":     {"[Unit]\n# note \\\nDescription=x\n", 2, "backslash"},
-		"long line":             {"[Unit]\nDescription=" + strings.Repeat("x", 3000) + "\n", 2, "shorter than 2048"},
-		"2048-byte line":        {"[Unit]\nD=" + strings.Repeat("x", 2046) + "\n", 2, "shorter than 2048"},
-		"space after backslash": {"[Service]\nExecStart=/bin/echo \\ \nRestart=always\n", 2, "whitespace after the final backslash"},
-		"backslash then blank":  {"[Service]\nExecStart=/bin/echo \\\n\nRestart=always\n", 2, "no line follows"},
-		"backslash at the end":  {"[Service]\nExecStart=/bin/echo \\", 2, "last line ends in a backslash"},
-		"bad header":            {"[Unit]\n[Service\nA=b\n", 2, "malformed section header"},
-		"not name=value":        {"[Unit]\nDescription\n", 2, "not Name=Value"},
+		"option before section":   {"Description=x\n[Unit]\n", 1, "before any [Section]"},
+		"comment backslash":       {"[Unit]\n# note \\\nDescription=x\n", 2, "backslash"},
+		"long line":               {"[Unit]\nDescription=" + strings.Repeat("x", 3000) + "\n", 2, "shorter than 2048"},
+		"2048-byte line":          {"[Unit]\nD=" + strings.Repeat("x", 2046) + "\n", 2, "shorter than 2048"},
+		"space after backslash":   {"[Service]\nExecStart=/bin/echo \\ \nRestart=always\n", 2, "whitespace after the final backslash"},
+		"backslash then blank":    {"[Service]\nExecStart=/bin/echo \\\n\nRestart=always\n", 2, "no line follows"},
+		"backslash at the end":    {"[Service]\nExecStart=/bin/echo \\", 2, "last line ends in a backslash"},
+		"bad header":              {"[Unit]\n[Service\nA=b\n", 2, "malformed section header"},
+		"not name=value":          {"[Unit]\nDescription\n", 2, "not Name=Value"},
+		"no name":                 {"[Unit]\n = x\n", 2, "no name before '='"},
+		"vertical tab after \\":   {"[Service]\nExecStart=/bin/echo \\\v\nRestart=always\n", 2, "whitespace after the final backslash"},
+		"no-break space after \\": {"[Service]\nExecStart=/bin/echo \\\u00a0\nRestart=always\n", 2, "whitespace after the final backslash"},
 	}
 	for name, c := range cases {
 		_, err := ParseUnitFile("f.service", []byte(c.data))
