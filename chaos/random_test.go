@@ -296,8 +296,8 @@ type randomRun struct {
 	// ctlErrors counts the fleetctl commands of the workload that failed
 	// and were tried again.
 	ctlErrors int
-	windows  []time.Duration // longest double-run window of each fault with one
-	faults   map[string]int
+	windows   []time.Duration // longest double-run window of each fault with one
+	faults    map[string]int
 }
 
 // TestRandomChaos injects faults drawn at random from a seed, on a cluster
