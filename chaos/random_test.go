@@ -379,17 +379,17 @@ func (r *randomRun) startUnit(o op) {
 	if err := os.WriteFile(filepath.Join(r.dir, o.unit), []byte(loggedService(r.log, fleet...)), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
-	r.ctl("start", o.unit)
+	r.ctl(r.c.machines[0], "start", o.unit)
 }
 
-// ctl runs fleetctl against the first machine, again while it fails (an API
-// that cannot reach etcd for a moment on a loaded host answers 503) until
-// waitLimit; the failures are counted and logged. The commands are
-// idempotent, and the checks judge their outcome.
-func (r *randomRun) ctl(args ...string) {
+// ctl runs fleetctl against machine m, again while it fails (an API that
+// cannot reach etcd for a moment, such as just after a partition heals,
+// answers 503) until waitLimit; the failures are counted and logged. The
+// commands are idempotent, and the checks judge their outcome.
+func (r *randomRun) ctl(m machine, args ...string) {
 	r.t.Helper()
 	err := poll(waitLimit, "fleetctl "+strings.Join(args, " "), func() error {
-		_, err := r.c.fleetctlOn(r.c.machines[0], r.dir, args...)
+		_, err := r.c.fleetctlOn(m, r.dir, args...)
 		if err != nil {
 			r.ctlErrors++
 			r.t.Logf("%v (trying again)", err)
@@ -401,9 +401,9 @@ func (r *randomRun) ctl(args ...string) {
 	}
 }
 
-// destroy destroys unit and waits until it runs nowhere.
-func (r *randomRun) destroy(unit string) {
-	r.ctl("destroy", unit)
+// destroy destroys unit through machine m and waits until it runs nowhere.
+func (r *randomRun) destroy(m machine, unit string) {
+	r.ctl(m, "destroy", unit)
 	eventually(r.t, waitLimit, unit+" gone after destroy", func() error {
 		on, err := r.c.runsOn(unit)
 		if err != nil {
@@ -424,7 +424,7 @@ func (r *randomRun) step(s step) {
 			r.startUnit(o)
 			r.live = append(r.live, o.unit)
 		} else {
-			r.destroy(o.unit)
+			r.destroy(c.machines[0], o.unit)
 			r.live = slices.DeleteFunc(r.live, func(u string) bool { return u == o.unit })
 		}
 	}
@@ -453,9 +453,7 @@ func (r *randomRun) step(s step) {
 		t.Fatalf("%v: healing %s of %s: %v", s, kind.name, victim.Name, err)
 	}
 	down := time.Since(start)
-	barrier := fmt.Sprintf("rb%d.service", s.index)
-	c.barrier(t, r.dir, victim, barrier)
-	r.destroy(barrier)
+	r.barrier(s, victim)
 	after := c.settled(t, "", r.live, r.globals, c.machines)
 	r.checks++
 	lapsed := pres.end()
@@ -481,6 +479,29 @@ func (r *randomRun) step(s step) {
 		r.windows = append(r.windows, worst)
 	}
 	t.Logf("#%d healed: outage %v, presence lapse seen %v, double-run window %v", s.index, down.Round(time.Millisecond), lapsed, worst.Round(time.Millisecond))
+}
+
+// barrier starts a unit pinned to the healed victim, through another
+// machine, waits until it runs there (the victim's fleetd has then caught up
+// with the cluster) and destroys it.
+func (r *randomRun) barrier(s step, victim machine) {
+	unit := fmt.Sprintf("rb%d.service", s.index)
+	if err := os.WriteFile(filepath.Join(r.dir, unit), []byte(service("/bin/sleep infinity", "MachineMetadata=name="+victim.Name)), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	other := r.c.except(victim.Name)[0]
+	r.ctl(other, "start", unit)
+	eventually(r.t, waitLimit, unit+" running on "+victim.Name, func() error {
+		on, err := r.c.runsOn(unit)
+		if err != nil {
+			return err
+		}
+		if len(on) != 1 || on[victim.Name] == nil {
+			return fmt.Errorf("%s runs on %v: %w", unit, slices.Sorted(maps.Keys(on)), errNotYet)
+		}
+		return nil
+	})
+	r.destroy(other, unit)
 }
 
 // victim resolves the step's target to a machine.
