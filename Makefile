@@ -89,3 +89,17 @@ bench-cluster:
 CHAOS_COUNT ?= 1
 chaos:
 	CHAOS_FULL=1 $(GO) test -count=$(CHAOS_COUNT) -timeout 60m -v ./chaos
+
+# A long run of random faults on a cluster in network namespaces (root and
+# systemd): CHAOS_DURATION of faults drawn from CHAOS_SEED (unset: one made
+# from the time, logged first with the command that replays it). The
+# duration is a whole number of s, m or h; the test timeout is 1.5 times it
+# plus 10 minutes. See docs/chaos.md.
+.PHONY: chaos-random
+CHAOS_DURATION ?= 30m
+CHAOS_SEED ?=
+chaos-random:
+	@d='$(CHAOS_DURATION)'; n=$${d%[smh]}; \
+	case "$$d" in *s) s=$$n;; *m) s=$$((n*60));; *h) s=$$((n*3600));; *) s=x;; esac; \
+	case "$$n$$s" in *[!0-9]*|'') echo "CHAOS_DURATION=$$d: want a whole number of s, m or h" >&2; exit 2;; esac; \
+	set -x; CHAOS_RANDOM=$$d CHAOS_SEED='$(CHAOS_SEED)' $(GO) test -count=1 -run '^TestRandomChaos$$' -timeout $$((s + s/2 + 600))s -v ./chaos

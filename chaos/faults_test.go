@@ -463,20 +463,24 @@ func TestKillManager(t *testing.T) {
 func (c *cluster) killTree(t *testing.T, dir string) time.Time {
 	t.Helper()
 	start := time.Now()
-	eventually(t, waitLimit, "every process under "+dir+" killed", func() error {
-		pids, err := clusterprobe.TreePIDs(dir)
-		if err != nil {
+	eventually(t, waitLimit, "every process under "+dir+" killed", func() error { return killAll(dir) })
+	return start
+}
+
+// killAll sends SIGKILL to every process in the cgroup dir and below; it
+// returns errNotYet when there were any.
+func killAll(dir string) error {
+	pids, err := clusterprobe.TreePIDs(dir)
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return err
 		}
-		for _, pid := range pids {
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return err
-			}
-		}
-		if len(pids) > 0 {
-			return fmt.Errorf("killed %v: %w", pids, errNotYet)
-		}
-		return nil
-	})
-	return start
+	}
+	if len(pids) > 0 {
+		return fmt.Errorf("killed %v: %w", pids, errNotYet)
+	}
+	return nil
 }
