@@ -111,10 +111,11 @@ func TestUpDownSeparateEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	hasOption(s.Machines[1])
+	waitCluster(t, s)
 	crash(t, s, "etcd", "e2")
-	checkCluster(t, s)
+	waitCluster(t, s)
 	s = restartMember(t, s, "e2")
-	checkCluster(t, s)
+	waitCluster(t, s)
 	crash(t, s, "etcd", "e2")
 	downAndCheck(t, s)
 }
@@ -212,32 +213,60 @@ func upCluster(t *testing.T, opts upOptions) *clusterstate.State {
 // machine, any other on the machine it is placed on.
 func checkCluster(t *testing.T, s *clusterstate.State) {
 	t.Helper()
+	if err := clusterProblems(s); err != nil {
+		t.Error(err)
+	}
+}
+
+// waitCluster waits, for at most 30 s, until clusterProblems finds none: after
+// a fleetd restarted, its agent starts its units again in its new fake
+// manager, and may publish them inactive on the way (seen as late as a
+// member crash right after).
+func waitCluster(t *testing.T, s *clusterstate.State) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := clusterProblems(s)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// clusterProblems is what checkCluster finds wrong: a machine not listed, an
+// example unit not launched and active (a global one on every machine).
+func clusterProblems(s *clusterstate.State) error {
 	ctx := context.Background()
 	c, err := newClient("unix://" + s.Machines[0].Socket)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close()
 	ms, err := c.Machines(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	var errs []error
 	listed := map[string]bool{}
 	for _, m := range ms {
 		listed[m.ID] = true
 	}
 	for _, m := range s.Machines {
 		if !listed[m.ID] {
-			t.Errorf("machine %s (%s) not listed: %+v", m.Name, m.ID, ms)
+			errs = append(errs, fmt.Errorf("machine %s (%s) not listed: %+v", m.Name, m.ID, ms))
 		}
 	}
 	units, err := readExamples("../../examples/units", 3)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	states, err := c.UnitStates(ctx, api.StateFilter{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	active := map[string]bool{}
 	for _, st := range states {
@@ -247,16 +276,17 @@ func checkCluster(t *testing.T, s *clusterstate.State) {
 		if u.global() {
 			for _, m := range s.Machines {
 				if !active[u.Name+"@"+m.ID] {
-					t.Errorf("global %s not active on %s", u.Name, m.Name)
+					errs = append(errs, fmt.Errorf("global %s not active on %s", u.Name, m.Name))
 				}
 			}
 			continue
 		}
 		got, err := c.Unit(ctx, u.Name)
 		if err != nil || got.CurrentState != "launched" || !active[u.Name+"@"+got.MachineID] {
-			t.Errorf("%s: %+v (%v), active on its machine %t; want launched and active", u.Name, got, err, active[u.Name+"@"+got.MachineID])
+			errs = append(errs, fmt.Errorf("%s: %+v (%v), active on its machine %t; want launched and active", u.Name, got, err, active[u.Name+"@"+got.MachineID]))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // checkMachines checks what really runs: each manager sees its own machine
