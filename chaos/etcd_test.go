@@ -27,12 +27,15 @@ type etcdMember struct {
 }
 
 // etcdMembers lists the cluster's etcd members (e1, e2... in the order of
-// their client URLs).
+// their client URLs); none when its etcd is embedded in a fleetd.
 func (c *cluster) etcdMembers(t *testing.T) []etcdMember {
 	t.Helper()
 	s, err := clusterstate.Load(c.dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if slices.ContainsFunc(s.Machines, func(m machine) bool { return m.EtcdHost }) {
+		return nil
 	}
 	var out []etcdMember
 	for i, u := range s.EtcdURLs {
@@ -468,4 +471,100 @@ func TestEtcdQuorum(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// The cluster on the default etcd, embedded in m1's fleetd, that
+// TestEmbeddedEtcdRestart brings up once and TestMain stops.
+var embedded struct {
+	once sync.Once
+	c    *cluster
+	err  error
+}
+
+// embeddedEtcd returns the cluster whose etcd is embedded in m1's fleetd,
+// bringing it up the first time, with every machine running. Its fleetds
+// detach on SIGTERM (shutdown_mode=detach): their units keep running, as
+// after a crash; the default, drain, would stop them and move them on
+// purpose.
+func embeddedEtcd(t *testing.T) *cluster {
+	t.Helper()
+	needCluster(t)
+	embedded.once.Do(func() {
+		dir, err := os.MkdirTemp("", "fleet-chaos-embedded-")
+		if err != nil {
+			embedded.err = err
+			return
+		}
+		embedded.c, embedded.err = startCluster(filepath.Dir(cl.fleetd), filepath.Join(dir, "c"), "-etcd", "0", "-fleetd-option", "shutdown_mode=detach")
+	})
+	if embedded.err != nil {
+		t.Fatal(embedded.err)
+	}
+	c := embedded.c
+	if !c.machines[0].EtcdHost {
+		t.Fatalf("%s of the embedded-etcd cluster does not host its etcd", c.machines[0].Name)
+	}
+	if err := c.reviveAll(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// downEmbedded stops the embedded-etcd cluster if a test brought it up.
+func downEmbedded() error {
+	if embedded.c == nil {
+		return nil
+	}
+	defer os.RemoveAll(filepath.Dir(embedded.c.dir))
+	return embedded.c.down()
+}
+
+// TestEmbeddedEtcdRestart stops m1's fleetd, which hosts the cluster's
+// etcd, so that fleetd and etcd go down together while m1's units run on
+// under its systemd manager, first with SIGKILL, then with SIGTERM (a
+// graceful stop, which stops the embedded etcd gracefully: etcd then expires
+// every presence). The outage lasts until every fleetd's presence lapsed;
+// fleet-cluster restart brings m1's fleetd back with the same etcd data and
+// URLs. Every unit keeps its processes throughout, m1's included (its
+// restarted fleetd adopts them), nothing is lost, every machine is listed
+// again, an engine leads, new work runs on every machine, and no unit ever
+// runs on two machines.
+func TestEmbeddedEtcdRestart(t *testing.T) {
+	onlyInFullSet(t, "brings up a second cluster, on the etcd embedded in m1's fleetd")
+	c := embeddedEtcd(t)
+	r := c.startEtcdRun(t, "ee")
+	defer r.end(t)
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		c.etcdHostOutage(t, r, sig)
+	}
+}
+
+// etcdHostOutage stops the fleetd hosting the embedded etcd with sig until
+// every fleetd's presence lapsed, restarts it and checks that fleet carries
+// on.
+func (c *cluster) etcdHostOutage(t *testing.T, r *etcdRun, sig syscall.Signal) {
+	t.Helper()
+	host := c.machines[0]
+	p := c.signal(t, host, sig)
+	stopped := time.Now()
+	eventually(t, waitLimit, host.Name+"'s fleetd gone", func() error {
+		if p.Alive() {
+			return errNotYet
+		}
+		return nil
+	})
+	t.Logf("%v to %s's fleetd (and its etcd): gone %v later", sig, host.Name, time.Since(stopped).Round(time.Millisecond))
+	said := c.presenceLapsed(t)
+	t.Logf("every other fleetd unhealthy %v after the signal (%s)", time.Since(stopped).Round(time.Millisecond), said)
+	r.untouched(t, "with "+host.Name+"'s fleetd and etcd down")
+	if err := c.restart(host.Name); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	t.Logf("%s's fleetd and etcd down for %v (%v), healthy again", host.Name, back.Sub(stopped).Round(time.Millisecond), sig)
+	c.listsAll(t)
+	serving := time.Since(back)
+	eventually(t, 2*waitLimit, "an engine leading", func() error { _, err := c.leader(c.machines); return err })
+	t.Logf("fleet serves again (list-machines lists every machine on every machine) %v after %s came back; an engine leads %v after", serving.Round(time.Millisecond), host.Name, time.Since(back).Round(time.Millisecond))
+	r.recovered(t, fmt.Sprintf("ee%d", sig))
 }

@@ -57,6 +57,10 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "chaos: three-member etcd cluster down:", err)
 		code = 1
 	}
+	if err := downEmbedded(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos: embedded-etcd cluster down:", err)
+		code = 1
+	}
 	if c != nil {
 		if err := c.down(); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos: cluster down:", err)

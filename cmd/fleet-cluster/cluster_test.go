@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,8 +63,9 @@ func clusterDir(t *testing.T) string {
 // TestUpDown brings up two machines on real systemd where it can run (always
 // under CI=true, where a missing systemd fails instead of falling back),
 // checks that both are listed and every example unit runs where fleet says,
-// crashes one fleetd, and checks that down stops every recorded process and
-// removes the cgroups and files.
+// crashes and restarts the fleetd hosting the embedded etcd, crashes another
+// fleetd, and checks that down stops every recorded process and removes the
+// cgroups and files.
 func TestUpDown(t *testing.T) {
 	mgr := managerAuto
 	if os.Getenv("CI") == "true" {
@@ -79,8 +81,75 @@ func TestUpDown(t *testing.T) {
 	if s.UnitManager == managerSystemd {
 		checkMachines(t, s)
 	}
+	s = restartEtcdHost(t, s)
+	checkCluster(t, s)
 	crash(t, s, "fleetd", "m2")
 	downAndCheck(t, s)
+}
+
+// restartEtcdHost crashes m1's fleetd, which embeds the cluster's etcd, and
+// restarts it: refused, naming the port, while another program holds its
+// peer port; then back with the same fleet.conf (data_dir, client and peer
+// URLs), recorded, alive and healthy. It returns the state recorded then.
+func restartEtcdHost(t *testing.T, s *clusterstate.State) *clusterstate.State {
+	t.Helper()
+	m := s.Machines[0]
+	if !m.EtcdHost {
+		t.Fatalf("%s does not host the embedded etcd", m.Name)
+	}
+	confFile := filepath.Join(m.Dir, "fleet.conf")
+	conf, err := os.ReadFile(confFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := ""
+	for line := range strings.Lines(string(conf)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "embedded_etcd_peer_url="); ok {
+			peer = v
+		}
+	}
+	if peer == "" {
+		t.Fatalf("%s: no embedded_etcd_peer_url:\n%s", confFile, conf)
+	}
+	crash(t, s, "fleetd", m.Name)
+	opts := upOptions{Dir: s.Dir, Fleetd: fleetdBin, Systemd: "/lib/systemd/systemd", Wait: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	// The killed fleetd may hold its ports a moment after it is seen gone.
+	var squatter net.Listener
+	if err := waitFor(ctx, 10*time.Second, "the peer port free", nil, func() (err error) {
+		squatter, err = net.Listen("tcp", strings.TrimPrefix(peer, "http://"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	refused := opts
+	refused.Wait = time.Second
+	err = restartMachine(ctx, refused, m.Name)
+	squatter.Close()
+	if err == nil || !strings.Contains(err.Error(), "embedded_etcd_peer_url "+peer) {
+		t.Errorf("restart with the peer port taken: %v, want an error naming embedded_etcd_peer_url %s", err, peer)
+	}
+	t.Logf("restart with the peer port taken: %v", err)
+	start := time.Now()
+	if err := restartMachine(ctx, opts, m.Name); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s's fleetd and its etcd healthy again %v after the restart began", m.Name, time.Since(start).Round(time.Millisecond))
+	if again, err := os.ReadFile(confFile); err != nil || !bytes.Equal(again, conf) {
+		t.Errorf("%s after the restart (%v):\n%s\nwas:\n%s", confFile, err, again, conf)
+	}
+	now, err := clusterstate.Load(s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := find(t, now, "fleetd", m.Name); !p.Alive() {
+		t.Errorf("%s's restarted fleetd (pid %d) not alive", m.Name, p.PID)
+	}
+	if err := healthy(ctx, "", s.EtcdURLs[0]); err != nil {
+		t.Errorf("the embedded etcd is not healthy at %s after the restart: %v", s.EtcdURLs[0], err)
+	}
+	return now
 }
 
 // TestUpDownSeparateEtcd runs the machines on a separate three-member etcd,

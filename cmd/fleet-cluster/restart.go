@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fleet-rebuild/fleet/internal/clusterstate"
@@ -65,7 +68,8 @@ func restartEtcd(ctx context.Context, o upOptions, name string) error {
 // restartMachine starts again the systemd manager and the fleetd of a machine
 // of a running cluster where they are no longer alive (after a crash, or a
 // test that killed them), and records them. A machine whose fleetd embeds the
-// cluster's etcd cannot be restarted.
+// cluster's etcd gets it back with the same data (under its data_dir) and the
+// same client and peer URLs, read back from its fleet.conf.
 func restartMachine(ctx context.Context, o upOptions, name string) error {
 	s, err := clusterstate.Load(o.Dir)
 	if err != nil {
@@ -78,13 +82,11 @@ func restartMachine(ctx context.Context, o upOptions, name string) error {
 			m = &s.Machines[i]
 		}
 	}
-	switch {
-	case m == nil:
+	if m == nil {
 		return fmt.Errorf("restart: no machine %s in %s", name, o.Dir)
-	case m.EtcdHost:
-		return fmt.Errorf("restart: %s hosts the cluster's etcd", name)
 	}
-	if c.opts.FleetdOptions, err = keptFleetdOptions(filepath.Join(m.Dir, "fleet.conf")); err != nil {
+	conf := filepath.Join(m.Dir, "fleet.conf")
+	if c.opts.FleetdOptions, err = keptFleetdOptions(conf); err != nil {
 		return err
 	}
 	var mgr, fleetd *clusterstate.Proc
@@ -112,5 +114,66 @@ func restartMachine(ctx context.Context, o upOptions, name string) error {
 	if fleetd != nil {
 		return nil
 	}
+	if m.EtcdHost {
+		if c.embeddedPeer, err = embeddedEtcdPeer(ctx, conf, s.EtcdURLs, o.Wait); err != nil {
+			return err
+		}
+	}
 	return c.startFleetd(ctx, *m, managers)
+}
+
+// embeddedEtcdPeer reads back from the fleet.conf at path the URLs of the
+// etcd embedded in that machine's fleetd, checks that its client URL is the
+// one every other machine lists (clients), and waits up to limit until both
+// ports are free (a fleetd just killed may hold them a moment longer; another
+// program may have taken one while fleetd was down): it returns the peer URL
+// to serve again.
+func embeddedEtcdPeer(ctx context.Context, path string, clients []string, limit time.Duration) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("restart: embedded etcd: %w", err)
+	}
+	var client, peer string
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "embedded_etcd_client_url="); ok {
+			client = v
+		}
+		if v, ok := strings.CutPrefix(line, "embedded_etcd_peer_url="); ok {
+			peer = v
+		}
+	}
+	switch {
+	case len(clients) != 1:
+		return "", fmt.Errorf("restart: %s: the cluster records etcd client URLs %v, want the embedded one only", path, clients)
+	case client != clients[0]:
+		return "", fmt.Errorf("restart: %s: embedded_etcd_client_url %q, but the other machines use %s", path, client, clients[0])
+	case peer == "":
+		return "", fmt.Errorf("restart: %s: no embedded_etcd_peer_url", path)
+	}
+	err = waitFor(ctx, limit, "restart: the embedded etcd's ports free", nil, func() error {
+		for _, u := range [][2]string{{"embedded_etcd_client_url", client}, {"embedded_etcd_peer_url", peer}} {
+			if err := portFree(u[1]); err != nil {
+				return fmt.Errorf("%s %s of %s: %w", u[0], u[1], path, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w; free that port, or bring the cluster up again", err)
+	}
+	return peer, nil
+}
+
+// portFree fails when the loopback port of rawURL cannot be listened on.
+func portFree(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		return fmt.Errorf("port taken meanwhile: %w", err)
+	}
+	return l.Close()
 }

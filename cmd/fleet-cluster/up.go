@@ -50,6 +50,9 @@ type upOptions struct {
 type cluster struct {
 	opts  upOptions
 	state *clusterstate.State
+	// embeddedPeer is the peer URL the embedded etcd serves again after a
+	// restart; empty: a free port.
+	embeddedPeer string
 }
 
 // errUnitsPending is returned when the cluster runs but not every example
@@ -296,9 +299,12 @@ func (c *cluster) startFleetd(ctx context.Context, m clusterstate.Machine, manag
 		conf = append(conf, "agent_ttl="+c.opts.AgentTTL)
 	}
 	if m.EtcdHost {
-		peer, err := freePort()
-		if err != nil {
-			return err
+		peer := c.embeddedPeer
+		if peer == "" {
+			var err error
+			if peer, err = freePort(); err != nil {
+				return err
+			}
 		}
 		conf = append(conf, "embedded_etcd_client_url="+c.state.EtcdURLs[0], "embedded_etcd_peer_url="+peer)
 	} else {
