@@ -184,3 +184,49 @@ func (w *watcher) end(t *testing.T) map[string]overlap {
 	t.Logf("watcher: %d samples of the cgroups", w.polls)
 	return out
 }
+
+// steady is what a fault that should move nothing is judged against: the
+// processes of every unit once settled, the engine leader, the placements it
+// reports and the beacon's starts.
+type steady struct {
+	before  layout
+	lead    machine
+	placed  map[string]unitFile
+	beacons map[string]int
+}
+
+// steadyState waits until units and globals run as they should and records
+// them with the leader and its placements.
+func (c *cluster) steadyState(t *testing.T, units, globals []string) steady {
+	t.Helper()
+	s := steady{before: c.settled(t, "", units, globals, c.machines)}
+	eventually(t, waitLimit, "one engine leader", func() (err error) { s.lead, err = c.leader(c.machines); return err })
+	var err error
+	if s.placed, err = c.unitFiles(s.lead); err != nil {
+		t.Fatal(err)
+	}
+	s.beacons = c.beaconStarts(t)
+	return s
+}
+
+// checkNothingMoved checks, once the cluster has settled again after the
+// fault (named by what), that no unit moved or restarted since s: the same
+// processes and placements, one start each in log, no new beacon start.
+func (c *cluster) checkNothingMoved(t *testing.T, s steady, units, globals []string, log, what string) {
+	t.Helper()
+	after := c.settled(t, "", units, globals, c.machines)
+	c.checkUntouched(t, s.before, after, units, "")
+	now, err := c.unitFiles(s.lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range units {
+		if now[u].TMachine != s.placed[u].TMachine {
+			t.Errorf("%s placed on %s after %s, was %s", u, now[u].TMachine, what, s.placed[u].TMachine)
+		}
+	}
+	checkStarts(t, log, units, func(string) int { return 1 })
+	if now := c.beaconStarts(t); !maps.Equal(now, s.beacons) {
+		t.Errorf("%s started again: starts by machine %v, were %v", beaconUnit, now, s.beacons)
+	}
+}

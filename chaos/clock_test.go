@@ -41,14 +41,8 @@ func TestClock(t *testing.T) {
 	units := instances("ck", 6)
 	c.ctl(t, c.machines[0], dir, append([]string{"start"}, units...)...)
 	globals := []string{beaconUnit}
-	before := c.settled(t, "", units, globals, c.machines)
-	var lead machine
-	eventually(t, waitLimit, "one engine leader", func() (err error) { lead, err = c.leader(c.machines); return err })
-	placed, err := c.unitFiles(lead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	beacons := c.beaconStarts(t)
+	st := c.steadyState(t, units, globals)
+	lead := st.lead
 
 	w := c.watch(units)
 	for _, jump := range []struct {
@@ -66,21 +60,7 @@ func TestClock(t *testing.T) {
 	}
 	clock.restore(t)
 
-	after := c.settled(t, "", units, globals, c.machines)
-	c.checkUntouched(t, before, after, units, "")
-	now, err := c.unitFiles(lead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range units {
-		if now[u].TMachine != placed[u].TMachine {
-			t.Errorf("%s placed on %s after the clock jumps, was %s", u, now[u].TMachine, placed[u].TMachine)
-		}
-	}
-	checkStarts(t, log, units, func(string) int { return 1 })
-	if now := c.beaconStarts(t); !maps.Equal(now, beacons) {
-		t.Errorf("%s started again: starts by machine %v, were %v", beaconUnit, now, beacons)
-	}
+	c.checkNothingMoved(t, st, units, globals, log, "the clock jumps")
 	logOverlaps(t, w.end(t), nil)
 }
 

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -90,17 +89,11 @@ func (c *cluster) lossy(t *testing.T, prefix string, p float64) {
 	units := instances(prefix, 6)
 	c.ctl(t, c.machines[0], dir, append([]string{"start"}, units...)...)
 	globals := []string{beaconUnit}
-	before := c.settled(t, "", units, globals, c.machines)
-	var lead machine
-	eventually(t, waitLimit, "one engine leader", func() (err error) { lead, err = c.leader(c.machines); return err })
-	placed, err := c.unitFiles(lead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	beacons := c.beaconStarts(t)
+	st := c.steadyState(t, units, globals)
+	lead := st.lead
 	ok0, failed0 := renewals(t, lead)
 	prob := strconv.FormatFloat(p, 'f', -1, 64)
-	t.Logf("dropping %s of the packets of the engine leader %s, which runs %v", prob, lead.Name, unitsOn(before, units, lead.Name))
+	t.Logf("dropping %s of the packets of the engine leader %s, which runs %v", prob, lead.Name, unitsOn(st.before, units, lead.Name))
 
 	w := c.watch(units)
 	t.Cleanup(func() { _ = flushRules(lead) })
@@ -132,21 +125,7 @@ func (c *cluster) lossy(t *testing.T, prefix string, p float64) {
 	}
 
 	c.barrier(t, dir, lead, prefix+"-barrier.service")
-	after := c.settled(t, "", units, globals, c.machines)
-	c.checkUntouched(t, before, after, units, "")
-	now, err := c.unitFiles(lead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range units {
-		if now[u].TMachine != placed[u].TMachine {
-			t.Errorf("%s placed on %s after the loss, was %s", u, now[u].TMachine, placed[u].TMachine)
-		}
-	}
-	checkStarts(t, log, units, func(string) int { return 1 })
-	if now := c.beaconStarts(t); !maps.Equal(now, beacons) {
-		t.Errorf("%s started again: starts by machine %v, were %v", beaconUnit, now, beacons)
-	}
+	c.checkNothingMoved(t, st, units, globals, log, "the loss")
 	logOverlaps(t, w.end(t), nil)
 	if l, err := c.leader(c.machines); err == nil {
 		t.Logf("engine leader after the loss: %s (was %s)", l.Name, lead.Name)

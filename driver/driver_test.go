@@ -323,6 +323,7 @@ type engineLog struct {
 	mu        sync.Mutex
 	leading   int
 	movedGone []string
+	firstMove time.Time // when the first unit moved off a machine gone
 }
 
 func (l *engineLog) EnginePass(_ bool, res core.EngineResult, err error, _ time.Duration) {
@@ -334,6 +335,9 @@ func (l *engineLog) EnginePass(_ bool, res core.EngineResult, err error, _ time.
 	for _, d := range res.Decisions {
 		if d.Cause == core.CauseMachineGone {
 			l.movedGone = append(l.movedGone, d.Unit+" from "+d.From)
+			if l.firstMove.IsZero() {
+				l.firstMove = time.Now()
+			}
 		}
 	}
 }
@@ -414,5 +418,52 @@ func TestEngineWaitsForPresencesAfterAnOutage(t *testing.T) {
 		if where[p.Unit] != p.Machine {
 			t.Errorf("%s placed on %s after the outage, was on %s", p.Unit, where[p.Unit], p.Machine)
 		}
+	}
+}
+
+// An engine that starts while units are placed on machines without a
+// presence (they lost it in the outage this fleetd restarts from, and may not
+// have announced themselves again yet) waits a presence TTL before it moves
+// them; machines that never come back are still failed over after that.
+func TestFreshEngineWaitsForAbsentMachines(t *testing.T) {
+	log := &engineLog{}
+	c := newObservedCluster(t, 2, nil, log)
+	units := []string{"a.service", "b.service", "c.service", "d.service"}
+	for _, u := range units {
+		c.submit(u, core.Launched)
+	}
+	eventually(t, 5*time.Second, "four units launched", func() bool {
+		for _, u := range units {
+			if !launched(c, u) {
+				return false
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, m := range c.machines {
+		if err := m.driver.Stop(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "m1 and m2 gone", func() bool {
+		ms, err := c.mem.Machines(ctx)
+		return err == nil && len(ms) == 0
+	})
+	if ps, err := c.mem.Placements(ctx); err != nil || len(ps) != len(units) {
+		t.Fatalf("placements after both machines left: %v (%v), want %d", ps, err, len(units))
+	}
+	started := time.Now()
+	c.start("m3", nil)
+	eventually(t, 10*time.Second, "every unit placed on m3", func() bool {
+		ps, err := c.mem.MachinePlacements(ctx, "m3")
+		return err == nil && len(ps) == len(units)
+	})
+	log.mu.Lock()
+	first := log.firstMove
+	log.mu.Unlock()
+	if waited := first.Sub(started); waited < ttl {
+		t.Errorf("the fresh engine moved units off the absent machines %v after it started, want at least a presence TTL (%v)", waited, ttl)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/fleet-rebuild/fleet/core"
@@ -219,6 +220,15 @@ func (d *Driver) runEngine(ctx context.Context, e *core.Engine) {
 	// missing now may be one that has not announced itself again yet, not
 	// one that died: planning then waits a presence TTL (hold).
 	lastOK, failed, hold := d.cfg.Now(), false, time.Time{}
+	// The same holds for an engine that has just started: it has seen no
+	// machine go away, and one missing may be one that lost its presence
+	// in the outage this fleetd restarts from (a restarted etcd host, a
+	// rebooted cluster) and has not announced itself again yet.
+	if absent, err := placedOnAbsent(ctx, d.cfg.Registry); err == nil && len(absent) > 0 {
+		hold = lastOK.Add(d.cfg.TTL)
+		d.cfg.Logger.Warn("engine: units are placed on machines without a presence at start: planning waits a presence TTL for them to announce themselves",
+			"machines", len(absent), "first", absent[:min(len(absent), 10)], "ttl", d.cfg.TTL)
+	}
 	for {
 		start := d.cfg.Now()
 		var res core.EngineResult
@@ -283,4 +293,29 @@ func (d *Driver) runEngine(ctx context.Context, e *core.Engine) {
 		// for a full pass; the timer alone for a lease renewal.
 		owed = owed || why == wokeRegistry || d.cfg.DisableWatches
 	}
+}
+
+// placedOnAbsent lists the machines that have units placed on them but no
+// presence, sorted.
+func placedOnAbsent(ctx context.Context, reg core.Registry) ([]string, error) {
+	ps, err := reg.Placements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := reg.Machines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	present := map[string]bool{}
+	for _, m := range ms {
+		present[m.ID] = true
+	}
+	var absent []string
+	for _, p := range ps {
+		if !present[p.Machine] && !slices.Contains(absent, p.Machine) {
+			absent = append(absent, p.Machine)
+		}
+	}
+	slices.Sort(absent)
+	return absent, nil
 }
