@@ -214,7 +214,24 @@ func (c *cluster) isolate(t *testing.T, prefix string, leader bool, faultName, h
 	c.barrier(t, dir, victim, prefix+"-barrier.service")
 	after := c.settled(t, "", units, globals, c.machines)
 	c.checkUntouched(t, during, after, units, victim.Name)
-	c.checkKept(t, others[0], placed, units, moved, log, beacons, "the "+healName+" (placed during the "+faultName+")")
+	now, err := c.unitFiles(others[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range units {
+		if now[u].TMachine != placed[u].TMachine {
+			t.Errorf("%s placed on %s after the %s, was %s during the %s", u, now[u].TMachine, healName, placed[u].TMachine, faultName)
+		}
+	}
+	checkStarts(t, log, units, func(u string) int {
+		if slices.Contains(moved, u) {
+			return 2
+		}
+		return 1
+	})
+	if now := c.beaconStarts(t); !maps.Equal(now, beacons) {
+		t.Errorf("%s started again: starts by machine %v, were %v", beaconUnit, now, beacons)
+	}
 	logOverlaps(t, w.end(t), moved)
 }
 
@@ -268,7 +285,24 @@ func TestFreezeLeader(t *testing.T) {
 	c.barrier(t, dir, old, "fl-barrier.service")
 	after := c.settled(t, "", units, globals, c.machines)
 	c.checkUntouched(t, during, after, units, old.Name)
-	c.checkKept(t, lead, placed, units, moved, log, beacons, "the old leader woke")
+	now, err := c.unitFiles(lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range units {
+		if now[u].TMachine != placed[u].TMachine {
+			t.Errorf("%s placed on %s after the old leader woke, was %s", u, now[u].TMachine, placed[u].TMachine)
+		}
+	}
+	checkStarts(t, log, units, func(u string) int {
+		if slices.Contains(moved, u) {
+			return 2
+		}
+		return 1
+	})
+	if now := c.beaconStarts(t); !maps.Equal(now, beacons) {
+		t.Errorf("%s started again: starts by machine %v, were %v", beaconUnit, now, beacons)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := clusterprobe.Metrics(ctx, old.Socket)
